@@ -1,0 +1,33 @@
+"""Exceptions that the CLI turns into one clear line and an exit code.
+
+``DyngenError`` (exit code 1) means the data or the environment is wrong: an
+unreadable video, a mask of the wrong shape, a full disk. ``UsageError``
+(exit code 2) means the command line asked for something impossible: an
+unknown preset, a size the generator cannot make.
+"""
+
+from __future__ import annotations
+
+
+class DyngenError(Exception):
+    """A data or environment error. The message says what was wrong and what to do."""
+
+    exit_code = 1
+
+
+class UsageError(DyngenError):
+    """A usage error: an option value that is not allowed."""
+
+    exit_code = 2
+
+
+class VideoError(DyngenError):
+    """A video (or image, or array) that cannot be read or written."""
+
+
+class RunError(DyngenError):
+    """A run directory that is missing, not a run, or not resumable."""
+
+
+class TrainingDiverged(DyngenError):
+    """Training produced non-finite values and could not recover."""
