@@ -31,3 +31,7 @@ class RunError(DyngenError):
 
 class TrainingDiverged(DyngenError):
     """Training produced non-finite values and could not recover."""
+
+
+class MaskError(DyngenError):
+    """A mask that cannot be read, or whose shape does not fit the video."""

@@ -1,0 +1,188 @@
+"""Alternating back-propagation through time (ABPTT), the paper's learning algorithm.
+
+Every training video keeps persistent latent chains (s_0, xi_1..xi_T, a),
+warm-started from the previous epoch and never re-initialised. One epoch, for
+each batch of videos and each truncation window of ``window`` frames:
+
+1. **Inference**: ``langevin_steps`` Langevin steps on the window's xi, on a,
+   and on s_0 in the first window, under the posterior energy with the
+   current weights (one set of weights, shared with learning).
+2. **Learning**: ``learn_steps`` Adam steps on the weights (alpha, beta) to
+   minimise ``1/(2 sigma^2) sum (x - G(s_t, a))^2`` with the inferred latents
+   held fixed (the paper: one step).
+3. **Carry**: the window's last state, recomputed with the new weights and
+   detached, is the next window's initial state, so gradients stop at window
+   boundaries.
+
+A video whose length is not a multiple of ``window`` ends with a shorter
+window; no frame is dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+
+import torch
+
+from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error
+from dyngen.errors import UsageError
+from dyngen.models.dynamic_generator import DynamicGenerator
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of ABPTT (defaults: the paper's texture settings)."""
+
+    epochs: int = 3000
+    window: int = 30  # T_c, frames per truncation window
+    batch_size: int = 0  # videos per batch; 0 = all
+    sigma: float = 1.0
+    langevin_steps: int = 15
+    step_size: float = 0.03  # delta
+    learn_steps: int = 1
+    lr: float = 0.002
+    beta1: float = 0.5
+    energy_scale: float = 1.0  # multiplies the likelihood in Langevin; 1 = the true posterior
+    shuffle: bool = False
+    seed: int = 0
+    checkpoint_every: int = 25  # epochs
+    preview_every: int = 100  # epochs; 0 disables previews
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise UsageError(f"unknown training options {sorted(unknown)}; allowed: {sorted(names)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Chains:
+    """Persistent latents of N training videos of T frames."""
+
+    s0: torch.Tensor  # (N, d)
+    noise: torch.Tensor  # (N, T, k)
+    appearance: torch.Tensor  # (N, c); c may be 0
+
+    @classmethod
+    def from_prior(cls, model: DynamicGenerator, n: int, t: int, *, generator: torch.Generator) -> Chains:
+        """Draw fresh chains from the prior N(0, I)."""
+        c = model.config
+
+        def randn(*shape: int) -> torch.Tensor:
+            return torch.randn(*shape, generator=generator)
+
+        return cls(randn(n, c.state_dim), randn(n, t, c.noise_dim), randn(n, c.appearance_dim))
+
+    def to(self, device: torch.device | str) -> Chains:
+        return Chains(self.s0.to(device), self.noise.to(device), self.appearance.to(device))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"s0": self.s0, "noise": self.noise, "appearance": self.appearance}
+
+
+@contextlib.contextmanager
+def frozen(model: torch.nn.Module) -> Iterator[None]:
+    """Turn off parameter gradients, so Langevin differentiates with respect to the latents only."""
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+
+
+def windows(t: int, window: int) -> list[tuple[int, int]]:
+    """``[(t0, t1), ...]`` covering ``range(t)`` in windows of ``window`` frames (the last may be shorter)."""
+    if window < 1:
+        raise UsageError(f"window must be >= 1, got {window}")
+    return [(t0, min(t0 + window, t)) for t0 in range(0, t, window)]
+
+
+def psnr_from_mse(mse: float) -> float:
+    """PSNR in dB of a mean squared error measured on the [-1, 1] scale (peak-to-peak 2)."""
+    return 10 * math.log10(4.0 / mse) if mse > 0 else float("inf")
+
+
+def abptt_epoch(
+    model: DynamicGenerator,
+    optimizer: torch.optim.Optimizer,
+    frames: torch.Tensor,
+    chains: Chains,
+    config: TrainConfig,
+    *,
+    observed: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, float]:
+    """One epoch of ABPTT over all videos. Updates ``chains`` in place and the weights by ``optimizer``.
+
+    Args:
+        model: the dynamic generator, in training mode.
+        optimizer: over the model's parameters.
+        frames: ``(N, T, 3, H, W)`` training videos in [-1, 1].
+        chains: the persistent latents (on the same device as ``frames``).
+        config: the hyperparameters.
+        observed: ``(N, T, 1, H, W)`` weights, 1 = observed, or None for complete data.
+        generator: source of Langevin noise and of the batch order.
+
+    Returns:
+        ``loss`` (the learning objective per frame), ``mse`` (per observed value, on the
+        [-1, 1] scale) and ``psnr`` (dB), from the last learning step of each window.
+    """
+    n, t = frames.shape[:2]
+    bs = config.batch_size or n
+    order = torch.randperm(n, generator=generator).tolist() if config.shuffle else list(range(n))
+    sq_sum, count, loss_sum, n_frames = 0.0, 0.0, 0.0, 0
+    for b0 in range(0, n, bs):
+        idx = torch.tensor(order[b0 : b0 + bs], device=frames.device)
+        s_prev: torch.Tensor | None = None
+        a_fixed = chains.appearance[idx] if model.appearance_dim else None
+        for t0, t1 in windows(t, config.window):
+            x = frames[idx, t0:t1]
+            obs = None if observed is None else observed[idx, t0:t1]
+            z = {"noise": chains.noise[idx, t0:t1]}
+            if s_prev is None:
+                z["s0"] = chains.s0[idx]
+            if model.appearance_dim:
+                z["appearance"] = a_fixed
+
+            def energy(zz: dict[str, torch.Tensor], x=x, obs=obs, s_prev=s_prev) -> torch.Tensor:
+                return posterior_energy(
+                    model, x, zz, sigma=config.sigma, s_prev=s_prev, observed=obs, energy_scale=config.energy_scale
+                )
+
+            with frozen(model):
+                z = langevin(energy, z, steps=config.langevin_steps, step_size=config.step_size, generator=generator)
+            chains.noise[idx, t0:t1] = z["noise"]
+            s_start = z.get("s0", s_prev)
+            if "s0" in z:
+                chains.s0[idx] = z["s0"]
+            if model.appearance_dim:
+                a_fixed = z["appearance"]
+                chains.appearance[idx] = a_fixed
+
+            frames_in_window = x.shape[0] * x.shape[1]
+            for _ in range(config.learn_steps):
+                optimizer.zero_grad(set_to_none=True)
+                recon, _ = model(s_start, z["noise"], a_fixed)
+                err = reconstruction_error(x, recon, obs)
+                loss = err / (2 * config.sigma**2 * frames_in_window)
+                loss.backward()
+                optimizer.step()
+            sq_sum += err.item()
+            count += x.numel() if obs is None else obs.sum().item() * x.shape[2]
+            loss_sum += loss.item() * frames_in_window
+            n_frames += frames_in_window
+            with torch.no_grad():
+                s_prev = model.transition.rollout(s_start, z["noise"])[:, -1]
+    mse = sq_sum / max(count, 1.0)
+    return {"loss": loss_sum / n_frames, "mse": mse, "psnr": psnr_from_mse(mse)}

@@ -1,0 +1,33 @@
+"""Quality metrics for synthesized and recovered videos (see :mod:`dyngen.evaluate.metrics`)."""
+
+from dyngen.evaluate.metrics import (
+    appearance_distance,
+    copying_score,
+    dynamics_distance,
+    evaluate,
+    motion_drift,
+    motion_energy,
+    motion_energy_curve,
+    psnr,
+    reconstruction_metrics,
+    reference_points,
+    ssim,
+    temporal_power_spectrum,
+    temporal_spectrum_distance,
+)
+
+__all__ = [
+    "appearance_distance",
+    "copying_score",
+    "dynamics_distance",
+    "evaluate",
+    "motion_drift",
+    "motion_energy",
+    "motion_energy_curve",
+    "psnr",
+    "reconstruction_metrics",
+    "reference_points",
+    "ssim",
+    "temporal_power_spectrum",
+    "temporal_spectrum_distance",
+]

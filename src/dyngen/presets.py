@@ -1,0 +1,79 @@
+"""Named settings for ``dyngen train --preset NAME``.
+
+``paper-*`` presets are the paper's settings, exactly (PAPER.md section 3).
+The others are made for CPUs: narrower generators and a schedule with fewer
+Langevin steps and more learning steps per window, which reaches a better
+fit in far less time (measurements in the README).
+
+A preset gives values for three groups: ``model`` (ModelConfig), ``train``
+(TrainConfig) and ``data`` (frame size and count). Command-line options
+override it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dyngen.errors import UsageError
+
+PAPER_NET = {"base_channels": 64, "max_channels": 512}
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # Experiment 1: dynamic textures. 60 frames at 64x64, d = k = 100.
+    "paper-texture": {
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **PAPER_NET},
+        "train": {"epochs": 3000, "window": 30, "sigma": 1.0, "langevin_steps": 15, "learn_steps": 1},
+        "data": {"size": 64, "frames": 60},
+    },
+    # Experiment 2: action patterns. 30 frames at 64x64, d = 3, c = 100.
+    "paper-action": {
+        "model": {"state_dim": 3, "noise_dim": 100, "appearance_dim": 100, **PAPER_NET},
+        "train": {"epochs": 7000, "window": 30, "sigma": 1.0, "langevin_steps": 15, "learn_steps": 1},
+        "data": {"size": 64, "frames": 30},
+    },
+    # Experiment 3: recovery from incomplete data. 70 frames at 150x150.
+    "paper-recovery": {
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **PAPER_NET},
+        "train": {"epochs": 7000, "window": 70, "sigma": 0.5, "langevin_steps": 15, "learn_steps": 1},
+        "data": {"size": 150, "frames": 70},
+    },
+    # Experiment 4: content removal. 150 frames at 128x128.
+    "paper-removal": {
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **PAPER_NET},
+        "train": {"epochs": 7000, "window": 150, "sigma": 0.5, "langevin_steps": 15, "learn_steps": 1},
+        "data": {"size": 128, "frames": 150},
+    },
+    # A laptop: a quarter of the paper's widths, 3 Langevin + 4 Adam steps per window.
+    "cpu": {
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
+        "train": {"epochs": 1000, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
+        "data": {"size": 64, "frames": 60},
+    },
+    # Action patterns on a laptop.
+    "cpu-action": {
+        "model": {"state_dim": 3, "noise_dim": 100, "appearance_dim": 100, "base_channels": 16, "max_channels": 128},
+        "train": {"epochs": 300, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
+        "data": {"size": 64, "frames": 30},
+    },
+    # The embedded demo: small and quick (well under 5 minutes on 2 cores).
+    "demo": {
+        "model": {"state_dim": 20, "noise_dim": 20, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
+        "train": {
+            "epochs": 300,
+            "window": 30,
+            "sigma": 1.0,
+            "langevin_steps": 3,
+            "learn_steps": 4,
+            "checkpoint_every": 50,
+            "preview_every": 100,
+        },
+        "data": {"size": 32, "frames": 60},
+    },
+}
+
+
+def get_preset(name: str) -> dict[str, dict[str, Any]]:
+    """The preset's settings, or UsageError naming the allowed presets."""
+    if name not in PRESETS:
+        raise UsageError(f"unknown preset '{name}'; allowed: {', '.join(PRESETS)}")
+    return {group: dict(values) for group, values in PRESETS[name].items()}

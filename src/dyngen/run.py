@@ -1,0 +1,206 @@
+"""Run directories: everything a training run needs to be loaded, resumed and inspected.
+
+Layout::
+
+    RUN/
+      config.json              resolved configuration (model, training, data); loads the run
+      checkpoint.safetensors   weights (model.*), latent chains (latents.*), optimizer
+                               moments (optim.*), RNG state (rng.*); epoch in its metadata
+      data.safetensors         the training frames as uint8 (N, T, H, W, 3), and the
+                               missing-pixel mask when training on incomplete data
+      metrics.jsonl            one JSON line per epoch
+      loss.png                 the training curve
+      previews/epoch_NNNNN.png observed | reconstruction | synthesis frame grids
+      summary.json             the final figures
+
+No pickles: every tensor is stored with safetensors. The checkpoint is one
+file written to a temporary name, fsynced and renamed over the previous one,
+so a crash at any moment leaves either the old or the new checkpoint whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from dyngen.errors import DyngenError, RunError
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.safetensors"
+DATA = "data.safetensors"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DyngenError(
+            f"{path}: cannot write ({e.strerror or e}); check the disk has space and the folder is writable. "
+            "The previous file is unchanged."
+        ) from None
+
+
+def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    """``safetensors.save_file`` made atomic (temporary file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except (OSError, SafetensorError) as e:
+        tmp.unlink(missing_ok=True)
+        msg = getattr(e, "strerror", None) or e
+        raise DyngenError(
+            f"{path}: cannot write ({msg}); check the disk has space and the folder is writable. "
+            "The previous checkpoint is unchanged."
+        ) from None
+
+
+@dataclass
+class Run:
+    """A run directory on disk."""
+
+    path: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def previews(self) -> Path:
+        return self.path / "previews"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    @classmethod
+    def create(cls, path: str | os.PathLike, config: dict[str, Any]) -> Run:
+        """Make a new run directory. A non-empty directory is refused, never overwritten."""
+        p = Path(path)
+        if p.exists() and not p.is_dir():
+            raise RunError(f"{p}: exists and is not a directory; choose another --out")
+        if p.is_dir() and any(p.iterdir()):
+            hint = "pass --resume to continue it" if (p / CONFIG).is_file() else "choose an empty or new folder"
+            raise RunError(f"{p}: the run directory is not empty; {hint} (nothing was overwritten)")
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"{p}: cannot create the run directory ({e.strerror or e})") from None
+        run = cls(p)
+        run.write_config(config)
+        return run
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Run:
+        """Open an existing run, or raise RunError saying why it is not one."""
+        p = Path(path)
+        if not p.is_dir():
+            raise RunError(f"{p}: no such run directory; train one with 'dyngen train ... --out {p}'")
+        if not (p / CONFIG).is_file():
+            raise RunError(f"{p}: not a dyngen run (no {CONFIG}); train one with 'dyngen train ... --out {p}'")
+        return cls(p)
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.config_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RunError(f"{self.config_path}: cannot read the run's config ({e})") from None
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        atomic_write_bytes(self.config_path, (json.dumps(config, indent=2) + "\n").encode())
+
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT).is_file()
+
+    def save_checkpoint(self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+        atomic_save_tensors(self.path / CHECKPOINT, tensors, {k: json.dumps(v) for k, v in metadata.items()})
+
+    def load_checkpoint(self, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """``(tensors, metadata)`` of the last complete checkpoint."""
+        p = self.path / CHECKPOINT
+        if not p.is_file():
+            raise RunError(f"{self.path}: the run has no checkpoint yet; train it (or resume it) first")
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(p), framework="pt", device=str(device)) as f:
+                meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+        except (OSError, SafetensorError, json.JSONDecodeError) as e:
+            raise RunError(f"{p}: the checkpoint cannot be read ({e}); it may be corrupt") from None
+        return tensors, meta
+
+    def save_data(self, tensors: dict[str, torch.Tensor]) -> None:
+        atomic_save_tensors(self.path / DATA, tensors)
+
+    def load_data(self) -> dict[str, torch.Tensor]:
+        p = self.path / DATA
+        if not p.is_file():
+            raise RunError(f"{p}: the run's training data is missing")
+        try:
+            return load_file(str(p))
+        except (OSError, SafetensorError) as e:
+            raise RunError(f"{p}: cannot read the run's training data ({e})") from None
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        try:
+            with open(self.path / METRICS, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:
+            raise DyngenError(f"{self.path / METRICS}: cannot append metrics ({e.strerror or e})") from None
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        p = self.path / METRICS
+        if not p.is_file():
+            return []
+        out = []
+        for line in p.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a crash
+        return out
+
+    def truncate_metrics(self, last_epoch: int) -> None:
+        """Drop metric lines logged after ``last_epoch`` (work lost with a crash, about to be redone)."""
+        kept = [r for r in self.read_metrics() if r.get("epoch", 0) <= last_epoch]
+        atomic_write_bytes(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write_bytes(self.path / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
+
+    def read_summary(self) -> dict[str, Any]:
+        p = self.path / SUMMARY
+        return json.loads(p.read_text()) if p.is_file() else {}

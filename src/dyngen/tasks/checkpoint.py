@@ -1,0 +1,112 @@
+"""Packing training state into one flat dict of tensors, and loading a trained run.
+
+Checkpoint keys: ``model.*`` (the state dict), ``latents.s0 / latents.noise /
+latents.appearance``, ``optim.<param index>.<exp_avg|exp_avg_sq|step>`` (Adam's
+moments) and ``rng.state`` (the torch.Generator's state). Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from dyngen.algorithms.abptt import Chains, TrainConfig
+from dyngen.errors import RunError
+from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.run import Run
+
+
+def pack(
+    model: DynamicGenerator,
+    chains: Chains,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Flatten everything that training needs to continue into ``{key: tensor}``."""
+    out = {f"model.{k}": v for k, v in model.state_dict().items()}
+    out.update({f"latents.{k}": v for k, v in chains.tensors().items()})
+    if optimizer is not None:
+        for i, state in optimizer.state_dict()["state"].items():
+            for k, v in state.items():
+                out[f"optim.{i}.{k}"] = torch.as_tensor(v)
+    if generator is not None:
+        out["rng.state"] = generator.get_state()
+    return out
+
+
+def unpack_model(tensors: dict[str, torch.Tensor], model: DynamicGenerator) -> None:
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+
+
+def unpack_chains(tensors: dict[str, torch.Tensor]) -> Chains:
+    return Chains(tensors["latents.s0"], tensors["latents.noise"], tensors["latents.appearance"])
+
+
+def unpack_optimizer(tensors: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
+    sd = optimizer.state_dict()
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    sd["state"] = state
+    optimizer.load_state_dict(sd)
+
+
+@dataclass
+class Trained:
+    """A trained run, loaded: the model, its latent chains and the run's records."""
+
+    run: Run
+    config: dict
+    model: DynamicGenerator
+    chains: Chains
+    epoch: int
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.config["data"]["names"])
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config["train"])
+
+    def observed_frames(self) -> torch.Tensor:
+        """The training videos as uint8 ``(N, T, H, W, 3)``."""
+        return self.run.load_data()["frames"]
+
+    def missing(self) -> torch.Tensor | None:
+        """The training mask ``(N, T, H, W)`` (True = missing), or None for complete data."""
+        return self.run.load_data().get("missing")
+
+    def video_index(self, key: str | int) -> int:
+        """A training video by name or index; UsageError naming the allowed values otherwise."""
+        from dyngen.errors import UsageError
+
+        names = self.names
+        if isinstance(key, int) or (isinstance(key, str) and key.lstrip("-").isdigit()):
+            i = int(key)
+            if -len(names) <= i < len(names):
+                return i % len(names)
+        elif key in names:
+            return names.index(key)
+        raise UsageError(f"no training video '{key}' in this run; allowed: {', '.join(names)} or 0..{len(names) - 1}")
+
+
+def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Trained:
+    """Load a dynamic-generator run for synthesis and the other tasks."""
+    run = Run.open(path)
+    config = run.read_config()
+    if config.get("model_type", "dg") != "dg":
+        raise RunError(f"{path}: a '{config.get('model_type')}' run, not a dynamic-generator run")
+    model = DynamicGenerator(ModelConfig.from_dict(config["model"]))
+    tensors, meta = run.load_checkpoint()
+    try:
+        unpack_model(tensors, model)
+        chains = unpack_chains(tensors)
+    except (KeyError, RuntimeError) as e:
+        raise RunError(f"{path}: the checkpoint does not match the run's config ({e})") from None
+    model.to(device).eval()
+    return Trained(run, config, model, chains.to(device), int(meta.get("epoch", 0)))

@@ -1,0 +1,72 @@
+"""Synthesis: roll the learned transition forward with fresh noise and render every state.
+
+    s_0 = inferred (a training video's) or ~ N(0, I);  xi_t ~ N(0, I)
+    s_t = F(s_{t-1}, xi_t);  x_t = G([a ; s_t])
+
+Any number of frames (far beyond the training length) and samples. States
+are unrolled in one pass (cheap); frames are rendered in chunks so memory
+stays bounded for long videos. The same generator seed gives the same video.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dyngen.models.dynamic_generator import DynamicGenerator
+
+
+@torch.no_grad()
+def render_chunked(
+    model: DynamicGenerator, states: torch.Tensor, appearance: torch.Tensor | None, *, chunk: int = 256
+) -> torch.Tensor:
+    """``render`` in time chunks of ``chunk`` frames: ``(B, T, d) -> (B, T, 3, H, W)``."""
+    return torch.cat(
+        [model.render(states[:, t0 : t0 + chunk], appearance) for t0 in range(0, states.shape[1], chunk)], dim=1
+    )
+
+
+@torch.no_grad()
+def synthesize(
+    model: DynamicGenerator,
+    *,
+    frames: int,
+    num: int = 1,
+    s0: torch.Tensor | None = None,
+    appearance: torch.Tensor | None = None,
+    noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    noise_scale: float = 1.0,
+) -> torch.Tensor:
+    """Synthesize ``num`` new videos of ``frames`` frames.
+
+    Args:
+        model: a trained dynamic generator (put in eval mode here, and restored).
+        frames: number of frames T.
+        num: number of samples B.
+        s0: ``(B, d)`` or ``(d,)`` initial states; None draws them from N(0, I).
+        appearance: ``(B, c)`` or ``(c,)``; None draws from N(0, I) when the model has appearance.
+        noise: ``(B, T, k)`` innovations to use instead of fresh draws (to share motion across rows).
+        generator: the source of every random draw; the same seed gives the same video.
+        noise_scale: multiplies the fresh innovations (1 is the model's prior).
+
+    Returns:
+        ``(B, T, 3, H, W)`` in [-1, 1].
+    """
+    device = next(model.parameters()).device
+    cfg = model.config
+
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator, device=generator.device if generator else "cpu").to(device)
+
+    s0 = randn(num, cfg.state_dim) if s0 is None else s0.to(device).expand(num, -1)
+    a = None
+    if cfg.appearance_dim:
+        a = randn(num, cfg.appearance_dim) if appearance is None else appearance.to(device).expand(num, -1)
+    xi = randn(num, frames, cfg.noise_dim) * noise_scale if noise is None else noise.to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        states = model.transition.rollout(s0, xi)
+        return render_chunked(model, states, a)
+    finally:
+        model.train(was_training)

@@ -1,0 +1,334 @@
+"""Training a dynamic generator into a run directory, with checkpoints, previews and resume.
+
+The loop around ``abptt_epoch``: it owns the run directory (see
+``dyngen.run``), checkpoints atomically every ``checkpoint_every`` epochs and
+when asked to stop, resumes bit-identically on the CPU, and guards against
+numerical blow-ups: after a non-finite loss, latent or weight it rolls back
+to the last good epoch, halves the learning rate and the Langevin step size,
+and tries again, up to ``MAX_RECOVERIES`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from dyngen import __version__
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, windows
+from dyngen.errors import RunError, TrainingDiverged, UsageError
+from dyngen.io.grid import save_curve, save_frame_grid
+from dyngen.io.video import to_tensor, to_uint8
+from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.run import Run
+from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
+from dyngen.tasks.synthesize import synthesize
+
+log = logging.getLogger(__name__)
+MAX_RECOVERIES = 5
+Callback = Callable[[dict[str, Any]], None]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when present, else the CPU; ``"cpu"``/``"cuda"``/``"cuda:N"`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but no CUDA device is available; use --device cpu or auto")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise UsageError(f"unknown device '{name}'; allowed: auto, cpu, cuda, cuda:N")
+    return torch.device(name)
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
+    return torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
+
+
+def observed_weights(missing: torch.Tensor | None) -> torch.Tensor | None:
+    """``missing (N, T, H, W)`` bool -> ``observed (N, T, 1, H, W)`` float weights."""
+    return None if missing is None else (~missing).float()[:, :, None]
+
+
+@torch.no_grad()
+def recalibrate_norm(model: DynamicGenerator, chains: Chains, window: int) -> None:
+    """Set BatchNorm's running statistics to the average over all training windows.
+
+    With ``norm="batch"`` the generator normalises with batch statistics while it
+    learns; synthesis (``eval()``) uses these fixed statistics instead, so a
+    synthesized frame never depends on the other frames in its batch.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    a = chains.appearance if model.appearance_dim else None
+    states = model.transition.rollout(chains.s0, chains.noise)
+    for t0, t1 in windows(states.shape[1], window):
+        model.render(states[:, t0:t1], a)
+    for m, mom in zip(bns, momenta):
+        m.momentum = mom
+    model.train(was_training)
+
+
+def _all_finite(*tensors: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+class _Trainer:
+    """State of one training process over a run directory."""
+
+    def __init__(self, run: Run, config: dict, device: torch.device) -> None:
+        self.run, self.config, self.device = run, config, device
+        self.tc = TrainConfig.from_dict(config["train"])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.tc.seed)  # weight initialisation, without touching the global RNG
+            self.model = DynamicGenerator(ModelConfig.from_dict(config["model"])).to(device)
+        data = run.load_data()
+        self.frames = to_tensor(data["frames"].flatten(0, 1).numpy()).unflatten(0, data["frames"].shape[:2])
+        self.frames = self.frames.to(device)
+        self.observed = observed_weights(data.get("missing"))
+        if self.observed is not None:
+            self.observed = self.observed.to(device)
+            self.frames = self.frames * self.observed  # hidden pixels can never leak into training
+        self.optimizer = make_optimizer(self.model, self.tc)
+        self.generator = torch.Generator(device=device)
+        self.epoch, self.elapsed, self.recoveries = 0, 0.0, 0
+        self.lr, self.step_size = self.tc.lr, self.tc.step_size
+
+    def start_fresh(self) -> None:
+        self.generator.manual_seed(self.tc.seed)
+        n, t = self.frames.shape[:2]
+        self.chains = Chains.from_prior(self.model, n, t, generator=torch.Generator().manual_seed(self.tc.seed))
+        self.chains = self.chains.to(self.device)
+
+    def load(self) -> None:
+        tensors, meta = self.run.load_checkpoint(self.device)
+        unpack_model(tensors, self.model)
+        self.chains = unpack_chains(tensors)
+        unpack_optimizer(tensors, self.optimizer)
+        self.generator.set_state(tensors["rng.state"].cpu())
+        self.epoch, self.elapsed = int(meta["epoch"]), float(meta.get("elapsed", 0.0))
+        self.lr, self.step_size = float(meta.get("lr", self.tc.lr)), float(meta.get("step_size", self.tc.step_size))
+        self.recoveries = int(meta.get("recoveries", 0))
+        self._apply_rates()
+
+    def _apply_rates(self) -> None:
+        for g in self.optimizer.param_groups:
+            g["lr"] = self.lr
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in pack(self.model, self.chains, self.optimizer, self.generator).items()}
+
+    def restore(self, snap: dict[str, torch.Tensor]) -> None:
+        unpack_model(snap, self.model)
+        self.chains = unpack_chains({k: v.clone() for k, v in snap.items() if k.startswith("latents.")})
+        unpack_optimizer(snap, self.optimizer)
+        self.generator.set_state(snap["rng.state"])
+        self._apply_rates()
+
+    def save(self) -> None:
+        recalibrate_norm(self.model, self.chains, self.tc.window)
+        meta = {
+            "epoch": self.epoch,
+            "elapsed": self.elapsed,
+            "lr": self.lr,
+            "step_size": self.step_size,
+            "recoveries": self.recoveries,
+            "dyngen": __version__,
+        }
+        self.run.save_checkpoint(pack(self.model, self.chains, self.optimizer, self.generator), meta)
+        self.plot_curves()
+
+    def plot_curves(self) -> None:
+        rec = self.run.read_metrics()
+        if len(rec) < 2:
+            return
+        ep = [r["epoch"] for r in rec]
+        save_curve(
+            self.run.path / "loss.png",
+            {"reconstruction PSNR (dB)": (ep, [r["psnr"] for r in rec])},
+            xlabel="epoch",
+            ylabel="PSNR (dB), higher is better",
+            title=f"{self.run.path.name}: training reconstruction",
+        )
+
+    def preview(self) -> Path:
+        self.model.eval()
+        with torch.no_grad():
+            a = self.chains.appearance[:1] if self.model.appearance_dim else None
+            recon, _ = self.model(self.chains.s0[:1], self.chains.noise[:1], a)
+            t = self.frames.shape[1]
+            synth = synthesize(
+                self.model,
+                frames=2 * t,
+                s0=self.chains.s0[0],
+                appearance=None if a is None else a[0],
+                generator=torch.Generator(self.device).manual_seed(0),
+            )
+        self.model.train()
+        obs = to_uint8(self.frames[0])
+        path = self.run.previews / f"epoch_{self.epoch:05d}.png"
+        return save_frame_grid(
+            path,
+            [obs, to_uint8(recon[0]), to_uint8(synth[0])],
+            labels=["observed", "reconstructed", "synthesized"],
+            title=f"epoch {self.epoch}",
+        )
+
+    def fit(self, epochs: int, callback: Callback | None, stop: threading.Event | None) -> None:
+        self.model.train()
+        snap = self.snapshot()
+        while self.epoch < epochs:
+            t_start = time.perf_counter()
+            cfg = TrainConfig.from_dict({**self.tc.to_dict(), "step_size": self.step_size, "lr": self.lr})
+            metrics = abptt_epoch(
+                self.model, self.optimizer, self.frames, self.chains, cfg, observed=self.observed,
+                generator=self.generator,
+            )  # fmt: skip
+            ok = _all_finite(
+                torch.tensor(metrics["loss"]), self.chains.s0, self.chains.noise, self.chains.appearance,
+                *self.model.parameters(),
+            )  # fmt: skip
+            if not ok:
+                self.recoveries += 1
+                if self.recoveries > MAX_RECOVERIES:
+                    raise TrainingDiverged(
+                        f"training produced non-finite values {self.recoveries} times (last at epoch "
+                        f"{self.epoch + 1}), even after lowering the rates to lr={self.lr:g}, "
+                        f"step_size={self.step_size:g}; try a smaller --lr or step size, or a larger sigma. "
+                        "The last good checkpoint is kept."
+                    )
+                self.lr, self.step_size = self.lr / 2, self.step_size / 2
+                log.warning(
+                    "non-finite values at epoch %d: rolled back, lr -> %g, step_size -> %g",
+                    self.epoch + 1, self.lr, self.step_size,
+                )  # fmt: skip
+                self.restore(snap)
+                continue
+            self.epoch += 1
+            self.elapsed += time.perf_counter() - t_start
+            record = {"epoch": self.epoch, **metrics, "elapsed": round(self.elapsed, 3)}
+            self.run.append_metrics(record)
+            if callback:
+                callback(record)
+            stopping = stop is not None and stop.is_set()
+            if self.epoch % self.tc.checkpoint_every == 0 or self.epoch == epochs or stopping:
+                self.save()
+            if self.tc.preview_every and (self.epoch % self.tc.preview_every == 0 or self.epoch == epochs):
+                self.preview()
+            if stopping:
+                log.info("stopped at epoch %d; checkpoint saved", self.epoch)
+                break
+            snap = self.snapshot()
+
+
+def train(
+    out: str | Path,
+    frames: torch.Tensor,
+    *,
+    names: list[str],
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    missing: torch.Tensor | None = None,
+    data_info: dict[str, Any] | None = None,
+    device: str | torch.device = "auto",
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> Trained:
+    """Train a dynamic generator on videos into a new run directory.
+
+    Args:
+        out: the run directory (new or empty; a non-empty one is refused).
+        frames: uint8 ``(N, T, H, W, 3)``, N videos of T frames.
+        names: one name per video (appearance vectors are named after them).
+        model_config: the model's configuration; its size must match the frames.
+        train_config: ABPTT's hyperparameters.
+        missing: ``(N, T, H, W)`` bool, True = missing pixel, for incomplete data.
+        data_info: where the frames came from (recorded in config.json).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        callback: called with each epoch's metrics record.
+        stop: when set, training saves a checkpoint after the current epoch and returns.
+
+    Returns:
+        The trained run, loaded.
+    """
+    frames = torch.as_tensor(frames)
+    if frames.ndim != 5 or frames.dtype != torch.uint8 or frames.shape[-1] != 3:
+        raise UsageError(f"frames must be uint8 (N, T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    n, t, h, w, _ = frames.shape
+    if (h, w) != (model_config.height, model_config.width):
+        raise UsageError(f"frames are {h}x{w} but the model makes {model_config.height}x{model_config.width}")
+    if len(names) != n:
+        raise UsageError(f"{len(names)} names for {n} videos")
+    if missing is not None and tuple(missing.shape) != (n, t, h, w):
+        raise UsageError(f"missing mask has shape {tuple(missing.shape)}, expected {(n, t, h, w)}")
+    DynamicGenerator(model_config)  # validate before anything is written
+    dev = resolve_device(str(device))
+    config = {
+        "dyngen": __version__,
+        "model_type": "dg",
+        "model": model_config.to_dict(),
+        "train": train_config.to_dict(),
+        "data": {**(data_info or {}), "names": list(names), "videos": n, "frames": t, "size": [h, w]},
+    }
+    run = Run.create(out, config)
+    data = {"frames": frames.contiguous()}
+    if missing is not None:
+        data["missing"] = missing.bool().contiguous()
+    run.save_data(data)
+    trainer = _Trainer(run, config, dev)
+    trainer.start_fresh()
+    trainer.fit(train_config.epochs, callback, stop)
+    return _finish(trainer)
+
+
+def resume(
+    path: str | Path,
+    *,
+    epochs: int | None = None,
+    device: str | torch.device = "auto",
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+) -> Trained:
+    """Continue a run from its last checkpoint (up to ``epochs`` in total, default: its configured epochs)."""
+    run = Run.open(path)
+    config = run.read_config()
+    if config.get("model_type", "dg") != "dg":
+        raise RunError(f"{path}: only dynamic-generator runs can be resumed")
+    if epochs is not None:
+        config["train"]["epochs"] = epochs
+        run.write_config(config)
+    trainer = _Trainer(run, config, resolve_device(str(device)))
+    if run.has_checkpoint():
+        trainer.load()
+    else:
+        trainer.start_fresh()
+    run.truncate_metrics(trainer.epoch)
+    trainer.fit(int(config["train"]["epochs"]), callback, stop)
+    return _finish(trainer)
+
+
+def _finish(trainer: _Trainer) -> Trained:
+    rec = trainer.run.read_metrics()
+    last = rec[-1] if rec else {}
+    trainer.run.write_summary(
+        {
+            "epochs": trainer.epoch,
+            "train_seconds": round(trainer.elapsed, 2),
+            "psnr": last.get("psnr"),
+            "mse": last.get("mse"),
+            "recoveries": trainer.recoveries,
+        }
+    )
+    return load_trained(trainer.run.path, trainer.device)
