@@ -157,7 +157,7 @@ class Run:
 
             with safe_open(str(p), framework="pt", device=str(device)) as f:
                 meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+                tensors = {k: f.get_tensor(k) for k in f.keys()}
         except (OSError, SafetensorError, json.JSONDecodeError) as e:
             raise RunError(f"{p}: the checkpoint cannot be read ({e}); it may be corrupt") from None
         return tensors, meta

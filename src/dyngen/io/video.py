@@ -121,7 +121,7 @@ def _select(frames_all: list[np.ndarray], src_fps: float | None, fps: float | No
     n = len(frames_all)
     out, i = [], 0
     while True:
-        j = start + int(round(i * step))
+        j = start + round(i * step)
         if j >= n:
             return out
         out.append(frames_all[j])
@@ -134,7 +134,9 @@ def _decode(path: Path, need: int | None) -> tuple[list[np.ndarray], float | Non
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
-        raise VideoError(f"{path}: cannot open as a video ({e.__class__.__name__}: {e}); is the file a video?") from None
+        raise VideoError(
+            f"{path}: cannot open as a video ({e.__class__.__name__}: {e}); is the file a video?"
+        ) from None
     with container:
         if not container.streams.video:
             raise VideoError(f"{path}: the file has no video stream")
@@ -149,7 +151,9 @@ def _decode(path: Path, need: int | None) -> tuple[list[np.ndarray], float | Non
                     break
         except (av.FFmpegError, ValueError) as e:
             if not frames:
-                raise VideoError(f"{path}: cannot decode any frame ({e}); the file may be corrupt or truncated") from None
+                raise VideoError(
+                    f"{path}: cannot decode any frame ({e}); the file may be corrupt or truncated"
+                ) from None
             # A truncated file: keep the frames that decoded.
     if not frames:
         raise VideoError(f"{path}: the video has no decodable frames")
@@ -285,7 +289,9 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, *, f
         os.replace(tmp, p)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        raise VideoError(f"{p}: cannot write ({e.strerror or e}); check the folder is writable and the disk has space") from None
+        raise VideoError(
+            f"{p}: cannot write ({e.strerror or e}); check the folder is writable and the disk has space"
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -297,7 +303,7 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
 
     import av
 
-    t, h, w, _ = frames.shape
+    _t, h, w, _ = frames.shape
     ph, pw = h + h % 2, w + w % 2
     if (ph, pw) != (h, w):
         frames = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
@@ -324,7 +330,9 @@ def _write_png_folder(path: Path, frames: np.ndarray) -> Path:
             Image.fromarray(fr).save(tmp, format="PNG")
             os.replace(tmp, target)
     except OSError as e:
-        raise VideoError(f"{path}: cannot write frames ({e.strerror or e}); check the folder is writable and the disk has space") from None
+        raise VideoError(
+            f"{path}: cannot write frames ({e.strerror or e}); check the folder is writable and the disk has space"
+        ) from None
     return path
 
 
@@ -338,7 +346,9 @@ def numbered_paths(path: str | os.PathLike, count: int) -> list[Path]:
     return [p.with_name(f"{p.stem}_{k}{p.suffix}") for k in range(count)]
 
 
-def write_videos(path: str | os.PathLike, videos: Sequence[np.ndarray] | np.ndarray, *, fps: float = 25.0) -> list[Path]:
+def write_videos(
+    path: str | os.PathLike, videos: Sequence[np.ndarray] | np.ndarray, *, fps: float = 25.0
+) -> list[Path]:
     """Write K videos: ``.npy`` gets one ``(K, T, H, W, 3)`` array, other formats ``stem_k.ext``."""
     videos = np.asarray(videos)
     p = Path(path)

@@ -43,7 +43,7 @@ from torch import nn
 
 from dyngen.errors import UsageError
 
-NORMS = ("group", "batch", "none")
+NORMS = ("batch", "group", "none")
 MAX_BASE = 8  # the largest base side the first layer may produce
 
 

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import torch
 
+from dyngen.errors import UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator
+from dyngen.tasks.checkpoint import Trained
+
+START_CHOICES = ("inferred", "random")
 
 
 @torch.no_grad()
@@ -70,3 +74,40 @@ def synthesize(
         return render_chunked(model, states, a)
     finally:
         model.train(was_training)
+
+
+def synthesize_run(
+    trained: Trained,
+    *,
+    frames: int,
+    num: int = 1,
+    seed: int = 0,
+    start: str = "inferred",
+    video: str | int = 0,
+    noise_scale: float = 1.0,
+) -> torch.Tensor:
+    """Synthesize from a trained run.
+
+    Args:
+        trained: a loaded run (``dyngen.tasks.checkpoint.load_trained``).
+        frames: frames per video.
+        num: number of samples.
+        seed: the seed of every random draw.
+        start: ``"inferred"`` starts from the training video's inferred s_0,
+            ``"random"`` from s_0 ~ N(0, I).
+        video: which training video (name or index) gives s_0 and the appearance.
+        noise_scale: multiplies the fresh innovations.
+
+    Returns:
+        ``(num, frames, 3, H, W)`` in [-1, 1].
+    """
+    if start not in START_CHOICES:
+        raise UsageError(f"unknown start '{start}'; allowed: {', '.join(START_CHOICES)}")
+    if frames < 1 or num < 1:
+        raise UsageError(f"frames and num must be >= 1, got frames={frames}, num={num}")
+    i = trained.video_index(video)
+    device = next(trained.model.parameters()).device
+    g = torch.Generator(device).manual_seed(seed)
+    s0 = trained.chains.s0[i] if start == "inferred" else None
+    a = trained.chains.appearance[i] if trained.model.appearance_dim else None
+    return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=a, generator=g, noise_scale=noise_scale)

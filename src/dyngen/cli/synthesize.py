@@ -1,0 +1,68 @@
+"""``dyngen synthesize``: new videos from a trained run, as long and as many as asked."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dyngen.cli import add_common, emit
+
+
+def write_comparison(path: str | Path, observed, videos, *, labels: list[str], fps: float) -> list[Path]:
+    """A side-by-side video at ``path`` and its frame grid at ``path`` with ``.png``."""
+    from dyngen.io.grid import save_frame_grid, side_by_side
+    from dyngen.io.video import write_video
+
+    p = Path(path)
+    out = [write_video(p, side_by_side([observed, *videos]), fps=fps)]
+    grid = p.with_suffix(".png") if p.suffix else p.with_name(p.name + ".png")
+    out.append(save_frame_grid(grid, [observed, *videos], labels=labels))
+    return out
+
+
+def command(args: argparse.Namespace) -> int:
+    from dyngen.io.video import to_uint8, write_videos
+    from dyngen.tasks.checkpoint import load_trained
+    from dyngen.tasks.synthesize import synthesize_run
+    from dyngen.tasks.train import resolve_device
+
+    trained = load_trained(args.run, resolve_device(args.device))
+    videos = synthesize_run(
+        trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start, video=args.video,
+        noise_scale=args.noise_scale,
+    )  # fmt: skip
+    frames = to_uint8(videos)
+    paths = write_videos(args.out, frames, fps=args.fps)
+    lines = [f"wrote {p}" for p in paths]
+    summary: dict = {"outputs": [str(p) for p in paths], "frames": args.frames, "num": args.num}
+    if args.compare:
+        observed = trained.observed_frames()[trained.video_index(args.video)].numpy()
+        cmp = write_comparison(
+            args.compare, observed, list(frames), labels=["observed"] + [f"sample {k}" for k in range(args.num)],
+            fps=args.fps,
+        )  # fmt: skip
+        lines += [f"comparison: {p}" for p in cmp]
+        summary["comparison"] = [str(p) for p in cmp]
+    emit(args, summary, lines)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synthesize",
+        help="synthesize new videos from a trained run",
+        description="Roll the learned transition forward with fresh noise and render every frame. "
+        "With --num K > 1 a video format writes OUT_stem_k.ext and .npy writes one (K, T, H, W, 3) array.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run", help="a run directory made by 'dyngen train'")
+    p.add_argument("--out", required=True, help="output: .mp4, .gif, .npy, or a folder for PNG frames")
+    p.add_argument("--frames", type=int, required=True, help="frames per synthesized video (any length)")
+    p.add_argument("--num", type=int, default=1, help="number of videos")
+    p.add_argument("--start", default="inferred", choices=["inferred", "random"], help="initial state s_0")
+    p.add_argument("--video", default="0", help="training video (name or index) whose s_0 (and appearance) to use")
+    p.add_argument("--noise-scale", type=float, default=1.0, help="scale of the fresh noise xi (1 = the prior)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
+    p.add_argument("--compare", default=None, help="also write observed | samples side by side here (+ a .png grid)")
+    add_common(p)
+    p.set_defaults(func=command)

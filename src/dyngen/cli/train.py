@@ -1,0 +1,192 @@
+"""``dyngen train``: learn a model of one video or a set of videos into a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dyngen.algorithms.abptt import TrainConfig
+from dyngen.cli import add_common, emit, parse_size
+from dyngen.errors import UsageError
+from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.presets import PRESETS, get_preset
+
+# CLI flag -> (group, config key, type, help)
+OVERRIDES: dict[str, tuple[str, str, type, str]] = {
+    "--epochs": ("train", "epochs", int, "training epochs"),
+    "--window": ("train", "window", int, "frames per truncation window (T_c)"),
+    "--batch-size": ("train", "batch_size", int, "videos per batch (0 = all)"),
+    "--sigma": ("train", "sigma", float, "observation noise sigma"),
+    "--langevin-steps": ("train", "langevin_steps", int, "Langevin steps per window (l)"),
+    "--step-size": ("train", "step_size", float, "Langevin step size (delta)"),
+    "--learn-steps": ("train", "learn_steps", int, "Adam steps per window"),
+    "--lr": ("train", "lr", float, "Adam learning rate"),
+    "--energy-scale": ("train", "energy_scale", float, "multiplier of the likelihood in Langevin (1 = posterior)"),
+    "--checkpoint-every": ("train", "checkpoint_every", int, "epochs between checkpoints"),
+    "--preview-every": ("train", "preview_every", int, "epochs between preview grids (0 = none)"),
+    "--state-dim": ("model", "state_dim", int, "state dimension d"),
+    "--noise-dim": ("model", "noise_dim", int, "noise dimension k"),
+    "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),
+    "--transition": ("model", "transition", str, "nonlinear or linear"),
+    "--width": ("model", "base_channels", int, "generator width: channels of the last hidden layer (paper: 64)"),
+    "--max-width": ("model", "max_channels", int, "generator width cap (paper: 512)"),
+    "--norm": ("model", "norm", str, "batch, group or none"),
+}
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=parse_size, default=None, help="frame size S or HxW (default: from the preset)")
+    p.add_argument("--frames", type=int, default=None, help="frames per video (default: from the preset)")
+    p.add_argument("--start", type=int, default=0, help="first frame to use")
+    p.add_argument("--fps", type=float, default=None, help="resample videos to this frame rate (default: keep)")
+
+
+def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu") -> None:
+    p.add_argument("--preset", default=default_preset, help=f"settings to start from; one of: {', '.join(PRESETS)}")
+    add_data_options(p)
+    p.add_argument(
+        "--time-limit", type=float, default=None, help="stop (with a checkpoint) after this many minutes of training"
+    )
+    for flag, (_, _, typ, text) in OVERRIDES.items():
+        p.add_argument(flag, type=typ, default=None, help=f"{text} (default: from the preset)")
+
+
+def resolve(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The preset's settings with the command-line overrides applied."""
+    cfg = get_preset(args.preset)
+    for flag, (group, key, _, _) in OVERRIDES.items():
+        value = getattr(args, flag[2:].replace("-", "_"), None)
+        if value is not None:
+            cfg[group][key] = value
+    if args.size is not None:
+        cfg["data"]["size"] = args.size
+    if args.frames is not None:
+        cfg["data"]["frames"] = args.frames
+    if getattr(args, "seed", None) is not None:
+        cfg["train"]["seed"] = args.seed
+    size = cfg["data"]["size"]
+    cfg["model"]["height"], cfg["model"]["width"] = (size, size) if isinstance(size, int) else size
+    DynamicGenerator(ModelConfig.from_dict(cfg["model"]))  # fail on impossible settings before reading any video
+    TrainConfig.from_dict(cfg["train"])
+    return cfg
+
+
+@contextlib.contextmanager
+def graceful_stop() -> Iterator[threading.Event]:
+    """The first Ctrl-C asks training to checkpoint and stop; a second one interrupts at once."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def progress(total: int, initial: int, quiet: bool, desc: str = "train") -> Iterator[Callable[[dict], None]]:
+    """A tqdm bar fed by epoch records: epoch, reconstruction MSE and PSNR, ETA."""
+    if quiet:
+        yield lambda record: None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="epoch", dynamic_ncols=True)
+
+    def update(record: dict) -> None:
+        bar.update(record["epoch"] - bar.n)
+        bar.set_postfix(mse=f"{record['mse']:.4f}", psnr=f"{record['psnr']:.2f}dB")
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def with_time_limit(callback: Callable[[dict], None], stop: threading.Event, minutes: float | None):
+    """Wrap an epoch callback so that training stops (with a checkpoint) after ``minutes`` of training."""
+    if not minutes:
+        return callback
+
+    def wrapped(record: dict) -> None:
+        callback(record)
+        if record["elapsed"] >= 60 * minutes:
+            stop.set()
+
+    return wrapped
+
+
+def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_info=None, desc: str = "train"):
+    """Train (or resume) with a progress bar and graceful Ctrl-C; returns the trained run."""
+    from dyngen.tasks.train import train
+
+    cfg = resolve(args)
+    mc, tc = ModelConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"])
+    with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet, desc) as cb:
+        return train(
+            args.out, frames, names=names, model_config=mc, train_config=tc, missing=missing,
+            data_info={**(data_info or {}), "preset": args.preset}, device=args.device,
+            callback=with_time_limit(cb, stop, args.time_limit), stop=stop,
+        )  # fmt: skip
+
+
+def command(args: argparse.Namespace) -> int:
+    from dyngen.io.dataset import load_videos
+    from dyngen.run import Run
+    from dyngen.tasks.train import resume
+
+    if args.resume:
+        run = Run.open(args.out)
+        cfg = run.read_config()
+        epochs = args.epochs or cfg["train"]["epochs"]
+        done = run.read_metrics()
+        with graceful_stop() as stop, progress(epochs, done[-1]["epoch"] if done else 0, args.quiet) as cb:
+            cb = with_time_limit(cb, stop, args.time_limit)
+            trained = resume(args.out, epochs=epochs, device=args.device, callback=cb, stop=stop)
+    else:
+        if not args.videos:
+            raise UsageError("give at least one video (or a folder of videos) to train on")
+        cfg = resolve(args)
+        frames, names = load_videos(
+            args.videos, size=cfg["data"]["size"], frames=cfg["data"]["frames"], start=args.start, fps=args.fps
+        )
+        info = {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps}
+        trained = run_training(args, frames, names, data_info=info)
+    summary = {"run": str(trained.run.path), **trained.run.read_summary()}
+    emit(
+        args,
+        summary,
+        [
+            f"run: {trained.run.path}",
+            f"epochs: {summary['epochs']}, reconstruction PSNR {summary['psnr']:.2f} dB, "
+            f"{summary['train_seconds']:.0f} s",
+            f"loss curve: {trained.run.path / 'loss.png'}",
+        ],
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="learn a dynamic generator from one or more videos",
+        description="Learn a dynamic generator from videos by alternating back-propagation through time. "
+        "Several videos (or a folder of them) train one model with an appearance vector per video "
+        "(give --appearance-dim or a *-action preset).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("videos", nargs="*", help="video files, folders of videos, or folders of frames")
+    p.add_argument("--out", required=True, help="the run directory to create (or to continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    add_train_options(p)
+    add_common(p)
+    p.set_defaults(func=command)

@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_configs
+
+from dyngen.errors import RunError
+from dyngen.io.video import to_uint8
+from dyngen.run import Run
+from dyngen.tasks.checkpoint import load_trained
+from dyngen.tasks.synthesize import synthesize_run
+from dyngen.tasks.train import resume, train
+
+
+def _train(tmp_path, clip, name="run", missing=None, **kw):
+    mc, tc = tiny_configs(**kw)
+    return train(tmp_path / name, clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu",
+                 missing=missing)  # fmt: skip
+
+
+def test_training_lowers_reconstruction_error(tmp_path, clip):
+    trained = _train(tmp_path, clip, epochs=40, checkpoint_every=40)
+    rec = trained.run.read_metrics()
+    assert len(rec) == 40
+    assert rec[-1]["mse"] < 0.3 * rec[0]["mse"]
+    assert (trained.run.path / "loss.png").is_file()
+
+
+def test_run_directory_contents_and_no_overwrite(tmp_path, clip):
+    trained = _train(tmp_path, clip)
+    p = trained.run.path
+    for f in ("config.json", "checkpoint.safetensors", "data.safetensors", "metrics.jsonl", "summary.json"):
+        assert (p / f).is_file(), f
+    cfg = json.loads((p / "config.json").read_text())
+    assert cfg["model"]["state_dim"] == 4 and cfg["data"]["names"] == ["clip"]
+    with pytest.raises(RunError, match="not empty"):
+        _train(tmp_path, clip)
+    assert Run(p).read_metrics()[-1]["epoch"] == 4  # untouched
+
+
+def test_save_load_synthesize_identical(tmp_path, clip):
+    trained = _train(tmp_path, clip)
+    a = synthesize_run(trained, frames=30, num=2, seed=3)
+    b = synthesize_run(load_trained(trained.run.path), frames=30, num=2, seed=3)
+    assert torch.equal(a, b)
+
+
+def test_resume_equals_uninterrupted(tmp_path, clip):
+    full = _train(tmp_path, clip, "full", epochs=6)
+    _train(tmp_path, clip, "part", epochs=2)
+    resumed = resume(tmp_path / "part", epochs=6, device="cpu")
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert torch.equal(full.chains.noise, resumed.chains.noise)
+    assert [r["mse"] for r in Run(tmp_path / "full").read_metrics()] == [
+        r["mse"] for r in Run(tmp_path / "part").read_metrics()
+    ]
+
+
+def test_synthesis_is_bounded_moving_and_seeded(tmp_path, clip):
+    trained = _train(tmp_path, clip, epochs=10)
+    a = synthesize_run(trained, frames=50, num=2, seed=1)  # longer than training
+    assert a.shape == (2, 50, 3, 16, 16)
+    assert torch.isfinite(a).all() and a.abs().max() <= 1
+    assert (a[:, 1:] - a[:, :-1]).abs().mean() > 1e-4  # frames differ from frame to frame
+    assert not torch.equal(a, synthesize_run(trained, frames=50, num=2, seed=2))
+    assert torch.equal(a, synthesize_run(trained, frames=50, num=2, seed=1))
+    r = synthesize_run(trained, frames=5, start="random", seed=1)
+    assert not torch.equal(r[0], a[0, :5])
+
+
+def test_hidden_pixels_have_no_influence(tmp_path, clip):
+    rng = np.random.default_rng(0)
+    missing = torch.from_numpy(rng.random((1, *clip.shape[:3])) < 0.3)
+    other = clip.copy()
+    other[missing[0].numpy()] = rng.integers(0, 256, (int(missing.sum()), 3), dtype=np.uint8)
+    a = _train(tmp_path, clip, "a", missing=missing)
+    b = _train(tmp_path, other, "b", missing=missing)
+    for k, v in a.model.state_dict().items():
+        assert torch.equal(v, b.model.state_dict()[k]), k
+
+
+def test_nonfinite_values_roll_back_and_lower_the_rates(tmp_path, clip, monkeypatch):
+    from dyngen.tasks import train as train_mod
+
+    real = train_mod.abptt_epoch
+    calls = {"n": 0}
+
+    def flaky(*args, **kw):
+        calls["n"] += 1
+        out = real(*args, **kw)
+        if calls["n"] == 2:
+            out["loss"] = float("nan")
+        return out
+
+    monkeypatch.setattr(train_mod, "abptt_epoch", flaky)
+    trained = _train(tmp_path, clip, epochs=3)
+    assert trained.run.read_summary()["recoveries"] == 1
+    assert len(trained.run.read_metrics()) == 3
+    assert all(np.isfinite(r["loss"]) for r in trained.run.read_metrics())
+
+
+def test_reconstruction_matches_the_clip(tmp_path, clip):
+    trained = _train(tmp_path, clip, epochs=30, checkpoint_every=30)
+    with torch.no_grad():
+        trained.model.train()
+        recon, _ = trained.model(trained.chains.s0, trained.chains.noise)
+    err = np.abs(to_uint8(recon[0]).astype(int) - clip.astype(int)).mean()
+    assert err < 25  # on 0-255; an untrained model is about 60 off
