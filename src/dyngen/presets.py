@@ -55,6 +55,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 300, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 30},
     },
+    # Recovery on a laptop: 70 frames at 64x64 in one window, sigma as in the paper.
+    "cpu-recovery": {
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
+        "train": {"epochs": 1500, "window": 70, "sigma": 0.5, "langevin_steps": 3, "learn_steps": 4},
+        "data": {"size": 64, "frames": 70},
+    },
     # The embedded demo: small and quick (well under 5 minutes on 2 cores).
     "demo": {
         "model": {"state_dim": 20, "noise_dim": 20, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
