@@ -34,7 +34,9 @@ def test_train_synthesize_end_to_end(tmp_path, video, capsys):
     arr = np.load(out)
     assert arr.shape == (2, 20, 16, 16, 3) and arr.dtype == np.uint8
     assert (tmp_path / "cmp.mp4").is_file() and (tmp_path / "cmp.png").is_file()
-    assert main(["synthesize", str(run), "--frames", "8", "--num", "2", "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
+    assert (
+        main(["synthesize", str(run), "--frames", "8", "--num", "2", "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
+    )
     assert (tmp_path / "v_0.mp4").is_file() and (tmp_path / "v_1.mp4").is_file()
     # resume to more epochs
     assert main(["train", "--out", str(run), "--resume", "--epochs", "5", "--quiet", "--json"]) == 0

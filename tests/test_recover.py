@@ -42,7 +42,7 @@ def test_hidden_metrics_known_values():
     rec[0, 0, 0] = 10
     rec[1, 1, 1] = 99  # visible: not counted
     m = hidden_metrics(rec, truth, missing)
-    assert m["error"] == 10.0
+    assert m["error"] == pytest.approx(10.0)
     assert m["psnr"] == pytest.approx(10 * np.log10(255**2 / 100))
     assert m["hidden_fraction"] == pytest.approx(1 / 8)
 

@@ -35,3 +35,18 @@ class TrainingDiverged(DyngenError):
 
 class MaskError(DyngenError):
     """A mask that cannot be read, or whose shape does not fit the video."""
+
+
+class ResourceError(DyngenError):
+    """Not enough memory or disk space for the job; the message says what to shrink."""
+
+
+class Interrupted(DyngenError):
+    """Stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint; the run can be resumed.
+
+    The exit code is the shell's for the signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+    """
+
+    def __init__(self, message: str, signum: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)

@@ -16,12 +16,18 @@ Layout::
 No pickles: every tensor is stored with safetensors. The checkpoint is one
 file written to a temporary name, fsynced and renamed over the previous one,
 so a crash at any moment leaves either the old or the new checkpoint whole.
+A crash can leave a temporary ``.NAME.tmp-PID`` file behind; ``clean_temporaries``
+removes those of dead processes (resume calls it). Before a checkpoint is
+written, the disk must have twice its size free, or the write is refused with
+the previous checkpoint untouched.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,13 +36,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from dyngen.errors import DyngenError, RunError
+from dyngen.errors import DyngenError, ResourceError, RunError
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
 DATA = "data.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
+FREE_SPACE_FACTOR = 2  # a write needs this many times its size free on the disk
+_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(\.[A-Za-z0-9]+)?$")  # .NAME.tmp-PID[.ext]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -50,6 +58,13 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` gives a new file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -68,6 +83,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f"{path}: cannot write ({e.strerror or e}); check the disk has space and the folder is writable. "
             "The previous file is unchanged."
         ) from None
+    except BaseException:  # a second Ctrl-C: leave no temporary behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
@@ -77,6 +95,7 @@ def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: 
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())  # safetensors creates 0600; give it the mode of the other files
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except (OSError, SafetensorError) as e:
@@ -86,6 +105,46 @@ def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: 
             f"{path}: cannot write ({msg}); check the disk has space and the folder is writable. "
             "The previous checkpoint is unchanged."
         ) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _megabytes(n: float) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse to write ``needed`` bytes into ``folder`` unless its disk has ``FREE_SPACE_FACTOR`` times that free.
+
+    Raises:
+        ResourceError: not enough free space; the message gives both figures.
+    """
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # the disk cannot be asked; the write itself will report a failure
+    if free < FREE_SPACE_FACTOR * needed:
+        raise ResourceError(
+            f"{folder}: not enough free disk space to write {what}: {_megabytes(free)} free, "
+            f"{_megabytes(FREE_SPACE_FACTOR * needed)} wanted ({FREE_SPACE_FACTOR}x its size); free some space "
+            "(the run can be resumed with --resume) or use another --out. The previous files are unchanged."
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, owned by someone else
+    return True
+
+
+def tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
+    """The bytes ``tensors`` take in a safetensors file (data; the header is small)."""
+    return sum(t.numel() * t.element_size() for t in tensors.values()) + 64 * len(tensors)
 
 
 @dataclass
@@ -106,19 +165,32 @@ class Run:
         return self.config_path.is_file()
 
     @classmethod
-    def create(cls, path: str | os.PathLike, config: dict[str, Any]) -> Run:
-        """Make a new run directory. A non-empty directory is refused, never overwritten."""
+    def create(
+        cls, path: str | os.PathLike, config: dict[str, Any], data: dict[str, torch.Tensor] | None = None
+    ) -> Run:
+        """Make a new run directory. A non-empty directory is refused, never overwritten.
+
+        ``data`` (the training data) is written before ``config.json``, so a folder with
+        a config always holds its data. A folder left by a crash before the config was
+        written holds only ``data.safetensors`` and temporaries; it is taken over.
+        """
         p = Path(path)
         if p.exists() and not p.is_dir():
             raise RunError(f"{p}: exists and is not a directory; choose another --out")
         if p.is_dir() and any(p.iterdir()):
-            hint = "pass --resume to continue it" if (p / CONFIG).is_file() else "choose an empty or new folder"
-            raise RunError(f"{p}: the run directory is not empty; {hint} (nothing was overwritten)")
+            leftovers = [f for f in p.iterdir() if f.name == DATA or _TEMPORARY.match(f.name)]
+            if len(leftovers) < len(list(p.iterdir())) or (p / CONFIG).is_file():
+                hint = "pass --resume to continue it" if (p / CONFIG).is_file() else "choose an empty or new folder"
+                raise RunError(f"{p}: the run directory is not empty; {hint} (nothing was overwritten)")
+            for f in leftovers:  # a run that crashed before it started: start it again
+                f.unlink(missing_ok=True)
         try:
             p.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RunError(f"{p}: cannot create the run directory ({e.strerror or e})") from None
         run = cls(p)
+        if data is not None:
+            run.save_data(data)
         run.write_config(config)
         return run
 
@@ -145,7 +217,28 @@ class Run:
         return (self.path / CHECKPOINT).is_file()
 
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+        """Replace the checkpoint atomically; refused (DyngenError) when the disk is nearly full."""
+        check_free_space(self.path, tensor_bytes(tensors), "a checkpoint")
         atomic_save_tensors(self.path / CHECKPOINT, tensors, {k: json.dumps(v) for k, v in metadata.items()})
+
+    def clean_temporaries(self) -> list[Path]:
+        """Remove temporary files (``.NAME.tmp-PID``) that a killed process left behind.
+
+        Files of processes still alive are kept, so a concurrent writer is never disturbed.
+
+        Returns:
+            The removed paths.
+        """
+        removed = []
+        for folder in (self.path, self.previews):
+            if not folder.is_dir():
+                continue
+            for f in folder.iterdir():
+                m = _TEMPORARY.match(f.name)
+                if m and f.is_file() and not _pid_alive(int(m["pid"])):
+                    f.unlink(missing_ok=True)
+                    removed.append(f)
+        return removed
 
     def load_checkpoint(self, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         """``(tensors, metadata)`` of the last complete checkpoint."""
@@ -163,6 +256,7 @@ class Run:
         return tensors, meta
 
     def save_data(self, tensors: dict[str, torch.Tensor]) -> None:
+        check_free_space(self.path, tensor_bytes(tensors), "the training data")
         atomic_save_tensors(self.path / DATA, tensors)
 
     def load_data(self) -> dict[str, torch.Tensor]:

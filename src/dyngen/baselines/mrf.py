@@ -13,7 +13,8 @@ where ``||.||`` runs over the 3 colour channels, so the TV fill places edges
 at the same place in every channel. ``mrf-l2`` is one sparse symmetric
 positive-definite solve (the channels share the matrix). ``mrf-l1`` is solved
 by iteratively reweighted least squares (IRLS): starting from the ``mrf-l2``
-fill, repeat the weighted solve with ``w_e = 1 / sqrt(||x_i - x_j||^2 + eps^2)``.
+fill, repeat the weighted solve with ``w_e = 1 / sqrt(||x_i - x_j||^2 + eps^2)``,
+each by a few warm-started conjugate-gradient steps.
 """
 
 from __future__ import annotations
@@ -86,17 +87,48 @@ def _graph(missing: np.ndarray) -> _Graph:
     return _Graph(hidden, cat(hh_a), cat(hh_b), cat(hv_a), cat(hv_q))
 
 
-def _solve(g: _Graph, values: np.ndarray, w_hh: np.ndarray, w_hv: np.ndarray) -> np.ndarray:
-    """Minimise ``sum w_hh ||x_a - x_b||^2 + sum w_hv ||x_a - v_q||^2``; ``values`` is ``(P, C)``, returns ``(n, C)``."""
+def _system(
+    g: _Graph, values: np.ndarray, w_hh: np.ndarray, w_hv: np.ndarray
+) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    """Normal equations ``A x = b`` of ``sum w_hh ||x_a - x_b||^2 + sum w_hv ||x_a - v_q||^2``.
+
+    Returns ``A`` (sparse SPD ``(n, n)``), its diagonal ``(n,)`` and ``b`` ``(n, C)``;
+    ``values`` is the video's ``(P, C)`` pixel values.
+    """
     n = g.hidden.size
     diag = np.bincount(g.hh_a, w_hh, n) + np.bincount(g.hh_b, w_hh, n) + np.bincount(g.hv_a, w_hv, n)
     rows = np.concatenate([np.arange(n), g.hh_a, g.hh_b])
     cols = np.concatenate([np.arange(n), g.hh_b, g.hh_a])
-    data = np.concatenate([diag, -w_hh, -w_hh])
-    a = sp.csc_matrix((data, (rows, cols)), shape=(n, n))
-    rhs = np.stack([np.bincount(g.hv_a, w_hv * values[g.hv_q, c], n) for c in range(values.shape[1])], axis=1)
-    x = spla.splu(a, permc_spec="MMD_AT_PLUS_A").solve(rhs)
-    return x.reshape(n, -1)
+    a = sp.csr_matrix((np.concatenate([diag, -w_hh, -w_hh]), (rows, cols)), shape=(n, n))
+    b = np.stack([np.bincount(g.hv_a, w_hv * values[g.hv_q, c], n) for c in range(values.shape[1])], axis=1)
+    return a, diag, b
+
+
+def _solve(g: _Graph, values: np.ndarray, w_hh: np.ndarray, w_hv: np.ndarray) -> np.ndarray:
+    """Exact weighted least-squares fill by sparse LU; returns ``(n, C)``."""
+    a, _, b = _system(g, values, w_hh, w_hv)
+    return spla.splu(a.tocsc(), permc_spec="MMD_AT_PLUS_A").solve(b).reshape(b.shape)
+
+
+def _pcg(a: sp.csr_matrix, diag: np.ndarray, b: np.ndarray, x: np.ndarray, iters: int, rtol: float) -> np.ndarray:
+    """Jacobi-preconditioned conjugate gradients for ``A x = b``, all ``C`` columns at once, from ``x``."""
+    b_norm = np.linalg.norm(b, axis=0)
+    r = b - a @ x
+    z = r / diag[:, None]
+    p = z.copy()
+    rz = (r * z).sum(0)
+    for _ in range(iters):
+        if (np.linalg.norm(r, axis=0) <= rtol * b_norm).all():
+            break
+        ap = a @ p
+        alpha = rz / np.maximum((p * ap).sum(0), 1e-300)
+        x = x + alpha * p
+        r = r - alpha * ap
+        z = r / diag[:, None]
+        rz_new = (r * z).sum(0)
+        p = z + (rz_new / np.maximum(rz, 1e-300)) * p
+        rz = rz_new
+    return x
 
 
 def _flatten(video: torch.Tensor) -> np.ndarray:
@@ -137,9 +169,10 @@ def fill_l1(
     video: torch.Tensor,
     missing: torch.Tensor,
     *,
-    iterations: int = 20,
+    iterations: int = 8,
     eps: float = 1e-2,
-    tol: float = 1e-4,
+    tol: float = 1e-3,
+    cg_iterations: int = 20,
 ) -> torch.Tensor:
     """Total-variation fill of the hidden pixels by IRLS, visible pixels fixed.
 
@@ -149,9 +182,13 @@ def fill_l1(
     Args:
         video: ``(T, 3, H, W)`` in [-1, 1]; values at hidden pixels are ignored.
         missing: bool ``(T, H, W)``, True = hidden.
-        iterations: most reweighted solves after the ``mrf-l2`` start.
+        iterations: most reweighted solves after the ``mrf-l2`` start (on the
+            fountain clip at 70x64x64 the recovery error settles after about 6).
         eps: smoothing of ``|.|`` near 0, in pixel units of [-1, 1] (1e-2 is about 1.3 gray levels).
         tol: stop when the largest change of a hidden value falls below this.
+        cg_iterations: conjugate-gradient steps per reweighted solve. The solves
+            are warm-started from the previous iterate, so they need not be exact;
+            this is about twice as fast as a sparse factorisation per iteration.
 
     Returns:
         ``(T, 3, H, W)``: visible pixels as in ``video``, hidden pixels filled.
@@ -168,7 +205,8 @@ def fill_l1(
         d_hv = np.linalg.norm(x[g.hv_a] - values[g.hv_q], axis=1)
         w_hh = 1.0 / np.sqrt(d_hh**2 + eps**2)
         w_hv = 1.0 / np.sqrt(d_hv**2 + eps**2)
-        x_new = _solve(g, values, w_hh, w_hv)
+        a, diag, b = _system(g, values, w_hh, w_hv)
+        x_new = _pcg(a, diag, b, x, cg_iterations, rtol=1e-8)
         change = float(np.abs(x_new - x).max())
         x = x_new
         log.debug("mrf-l1 IRLS iteration %d: max change %.2e", it + 1, change)

@@ -50,7 +50,7 @@ def emit(args: argparse.Namespace, summary: dict[str, Any], lines: Sequence[str]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from dyngen.cli import demo, recover, synthesize, train
+    from dyngen.cli import demo, evaluate, recover, report, synthesize, train
 
     parser = argparse.ArgumentParser(
         prog="dyngen",
@@ -59,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dyngen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, synthesize, demo, recover):
+    for module in (train, synthesize, demo, recover, evaluate, report):
         module.register(sub)
     return parser
 

@@ -27,7 +27,9 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     out = Path(args.out)
     compare, default_run = _outputs(out)
     run_dir = Path(args.run) if args.run else default_run
-    video = read_video(args.video, size=cfg["data"]["size"], frames=cfg["data"]["frames"], start=args.start, fps=args.fps)
+    video = read_video(
+        args.video, size=cfg["data"]["size"], frames=cfg["data"]["frames"], start=args.start, fps=args.fps
+    )
     missing = resolve_mask(args.mask, frames=video.shape[0], size=video.shape[1:3], seed=args.seed)
     mc, tc = ModelConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"])
     with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
@@ -56,7 +58,9 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
         m = hidden_metrics(result.recovered, video, missing)
         summary.update(m)
         lines.append(
-            f"hidden pixels ({100 * m['hidden_fraction']:.1f}%): error {m['error']:.3f} (0-255), "
+            "nothing hidden: no recovery metrics"
+            if "error" not in m
+            else f"hidden pixels ({100 * m['hidden_fraction']:.1f}%): error {m['error']:.3f} (0-255), "
             f"PSNR {m['psnr']:.2f} dB  [{args.method}, {result.seconds:.1f} s]"
         )
     emit(args, summary, lines)
@@ -74,7 +78,9 @@ def remove_command(args: argparse.Namespace) -> int:
 def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description: str, func) -> None:
     from dyngen.tasks.recover import METHODS
 
-    p = sub.add_parser(name, help=helptext, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser(
+        name, help=helptext, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("video", help="the video (its hidden pixels are never used for learning)")
     p.add_argument(
         "--mask",

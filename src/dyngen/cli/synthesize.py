@@ -22,12 +22,12 @@ def write_comparison(path: str | Path, observed, videos, *, labels: list[str], f
 
 def command(args: argparse.Namespace) -> int:
     from dyngen.io.video import to_uint8, write_videos
-    from dyngen.tasks.checkpoint import load_trained
-    from dyngen.tasks.synthesize import synthesize_run
+    from dyngen.tasks.checkpoint import load_run
+    from dyngen.tasks.lds import synthesize_any
     from dyngen.tasks.train import resolve_device
 
-    trained = load_trained(args.run, resolve_device(args.device))
-    videos = synthesize_run(
+    trained = load_run(args.run, resolve_device(args.device))  # a dynamic generator's or an LDS run
+    videos = synthesize_any(
         trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start, video=args.video,
         noise_scale=args.noise_scale,
     )  # fmt: skip
@@ -55,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "With --num K > 1 a video format writes OUT_stem_k.ext and .npy writes one (K, T, H, W, 3) array.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("run", help="a run directory made by 'dyngen train'")
+    p.add_argument("run", help="a run directory made by 'dyngen train' (--model dg or lds)")
     p.add_argument("--out", required=True, help="output: .mp4, .gif, .npy, or a folder for PNG frames")
     p.add_argument("--frames", type=int, required=True, help="frames per synthesized video (any length)")
     p.add_argument("--num", type=int, default=1, help="number of videos")

@@ -11,7 +11,7 @@ from typing import Any
 
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.cli import add_common, emit, parse_size
-from dyngen.errors import UsageError
+from dyngen.errors import Interrupted, UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.presets import PRESETS, get_preset
 
@@ -70,26 +70,64 @@ def resolve(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         cfg["train"]["seed"] = args.seed
     size = cfg["data"]["size"]
     cfg["model"]["height"], cfg["model"]["width"] = (size, size) if isinstance(size, int) else size
+    from dyngen.tasks.train import check_train_config
+
     DynamicGenerator(ModelConfig.from_dict(cfg["model"]))  # fail on impossible settings before reading any video
-    TrainConfig.from_dict(cfg["train"])
+    check_train_config(TrainConfig.from_dict(cfg["train"]))
+    check_data_options(cfg["data"]["frames"], args)
     return cfg
 
 
+def check_data_options(frames: int, args: argparse.Namespace) -> None:
+    """Refuse impossible --frames, --start, --fps and --time-limit values (UsageError, exit code 2)."""
+    if frames < 1:
+        raise UsageError(f"--frames must be >= 1, got {frames}")
+    if args.start < 0:
+        raise UsageError(f"--start must be >= 0, got {args.start}")
+    for flag in ("fps", "time_limit"):
+        v = getattr(args, flag, None)
+        if v is not None and not 0 < v < float("inf"):
+            raise UsageError(f"--{flag.replace('_', '-')} must be a positive number, got {v}")
+
+
+class StopRequest(threading.Event):
+    """Set to stop training after the current epoch; ``signum`` says which signal asked, if any."""
+
+    signum: int | None = None
+
+
 @contextlib.contextmanager
-def graceful_stop() -> Iterator[threading.Event]:
-    """The first Ctrl-C asks training to checkpoint and stop; a second one interrupts at once."""
-    stop = threading.Event()
+def graceful_stop() -> Iterator[StopRequest]:
+    """The first Ctrl-C (or SIGTERM) asks training to checkpoint and stop; a second one interrupts at once."""
+    stop = StopRequest()
 
     def handler(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
+        stop.signum = signum
         stop.set()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # signals reach the main thread only
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+def raise_if_interrupted(stop: StopRequest, trained) -> None:
+    """After a stop by signal: raise Interrupted (exit code 130 for Ctrl-C) saying how to resume."""
+    if stop.signum is None:
+        return
+    name = "Ctrl-C" if stop.signum == signal.SIGINT else signal.Signals(stop.signum).name
+    raise Interrupted(
+        f"stopped by {name} at epoch {trained.epoch}; the checkpoint is saved. "
+        f"Continue with: dyngen train --out {trained.run.path} --resume",
+        stop.signum,
+    )
 
 
 @contextlib.contextmanager
@@ -132,11 +170,41 @@ def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_
     cfg = resolve(args)
     mc, tc = ModelConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"])
     with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet, desc) as cb:
-        return train(
+        trained = train(
             args.out, frames, names=names, model_config=mc, train_config=tc, missing=missing,
             data_info={**(data_info or {}), "preset": args.preset}, device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit), stop=stop,
         )  # fmt: skip
+    raise_if_interrupted(stop, trained)
+    return trained
+
+
+def lds_command(args: argparse.Namespace) -> int:
+    """``dyngen train --model lds``: fit the linear baseline to one video (closed form, seconds)."""
+    import torch
+
+    from dyngen.io.dataset import load_videos
+    from dyngen.tasks.lds import train_lds
+
+    if args.resume:
+        raise UsageError("an LDS run is fitted in one go and cannot be resumed; --resume is for --model dg")
+    if not args.videos:
+        raise UsageError("give one video to fit the LDS to")
+    data = get_preset(args.preset)["data"]
+    size = data["size"] if args.size is None else args.size
+    frames, names = load_videos(
+        args.videos, size=size, frames=args.frames or data["frames"], start=args.start, fps=args.fps
+    )
+    info = {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps}
+    trained = train_lds(args.out, torch.from_numpy(frames), names=names, state_dim=args.state_dim, data_info=info)
+    s = {"run": str(trained.run.path), **trained.run.read_summary()}
+    lines = [
+        f"run: {trained.run.path}",
+        f"LDS state dim {s['rank']} (asked {s['state_dim']}), reconstruction PSNR {s['psnr']:.2f} dB, "
+        f"spectral radius {s['spectral_radius']:.4f}, fitted in {s['train_seconds']:.1f} s",
+    ]
+    emit(args, s, lines + ([f"warning: {s['warning']}"] if "warning" in s else []))
+    return 0
 
 
 def command(args: argparse.Namespace) -> int:
@@ -144,7 +212,10 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.run import Run
     from dyngen.tasks.train import resume
 
+    if args.model == "lds":
+        return lds_command(args)
     if args.resume:
+        check_data_options(1, args)
         run = Run.open(args.out)
         cfg = run.read_config()
         epochs = args.epochs or cfg["train"]["epochs"]
@@ -152,6 +223,7 @@ def command(args: argparse.Namespace) -> int:
         with graceful_stop() as stop, progress(epochs, done[-1]["epoch"] if done else 0, args.quiet) as cb:
             cb = with_time_limit(cb, stop, args.time_limit)
             trained = resume(args.out, epochs=epochs, device=args.device, callback=cb, stop=stop)
+        raise_if_interrupted(stop, trained)
     else:
         if not args.videos:
             raise UsageError("give at least one video (or a folder of videos) to train on")
@@ -187,6 +259,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("videos", nargs="*", help="video files, folders of videos, or folders of frames")
     p.add_argument("--out", required=True, help="the run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument(
+        "--model", default="dg", choices=["dg", "lds"],
+        help="dg: the dynamic generator, learned by ABPTT. lds: the linear dynamic texture baseline (Doretto et "
+        "al. 2003: PCA + AR(1)), fitted in closed form in seconds to one video; it uses --state-dim (default "
+        "min(50, T // 2)), --size, --frames, --start, --fps and ignores the training options",
+    )  # fmt: skip
     add_train_options(p)
     add_common(p)
     p.set_defaults(func=command)

@@ -1,6 +1,7 @@
 """Quality metrics for synthesized and recovered videos (see :mod:`dyngen.evaluate.metrics`)."""
 
 from dyngen.evaluate.metrics import (
+    DESCRIPTIONS,
     appearance_distance,
     copying_score,
     dynamics_distance,
@@ -17,6 +18,7 @@ from dyngen.evaluate.metrics import (
 )
 
 __all__ = [
+    "DESCRIPTIONS",
     "appearance_distance",
     "copying_score",
     "dynamics_distance",

@@ -47,6 +47,18 @@ Video = torch.Tensor | np.ndarray
 PIXEL = 127.5  # one unit in [-1, 1] is 127.5 grey levels on the 0..255 scale
 DEFAULT_SEED = 0
 
+# One sentence per key of :func:`evaluate`, for tables and reports (the module docstring has the details).
+DESCRIPTIONS: dict[str, str] = {
+    "appearance_distance": "patch distance between single frames (sliced Wasserstein, 0-255); lower is better",
+    "dynamics_distance": "patch distance between frame differences x_t+1 - x_t (0-255); lower is better",
+    "motion_energy": "mean |x_t - x_t-1| of the synthesized video (0-255); should match the observed one",
+    "motion_energy_observed": "mean |x_t - x_t-1| of the observed video (0-255)",
+    "motion_ratio": "synthesized / observed motion energy; 1 is right, near 0 frozen, far above 1 flicker",
+    "motion_drift": "motion energy of the last quarter / the first quarter; 1 is stationary",
+    "temporal_spectrum_distance": "total variation between temporal power spectra (0-1); lower is better",
+    "copying": "distance to the nearest training frame / training frames' own spacing; near 0 = replayed frames",
+}
+
 
 def as_video(v: Video, name: str = "video") -> torch.Tensor:
     """Bring a video to float32 ``(T, 3, H, W)`` in [-1, 1] on the CPU; uint8 ``(T, H, W, 3)`` arrays are converted."""

@@ -305,6 +305,7 @@ class LinearDynamicSystem(nn.Module):
         num: int = 1,
         generator: torch.Generator | None = None,
         s0: torch.Tensor | None = None,
+        noise_scale: float = 1.0,
     ) -> torch.Tensor:
         """Roll ``s_t = A s_{t-1} + B v_t`` forward and render ``C s_t + mean``.
 
@@ -313,6 +314,7 @@ class LinearDynamicSystem(nn.Module):
             num: number of independent videos.
             generator: random source of the driving noise v_t (same seed, same videos).
             s0: ``(d,)`` or ``(num, d)`` state of the first frame (default: the fitted first state).
+            noise_scale: multiplies the driving noise v_t (1 is the fitted model).
 
         Returns:
             ``(num, frames, 3, H, W)`` in [-1, 1].
@@ -325,6 +327,7 @@ class LinearDynamicSystem(nn.Module):
             raise DyngenError(f"s0 must have shape ({d},) or ({num}, {d}), got {tuple(s0.shape)}")
         state = (self.s0 if s0 is None else s0.to(self.A)).expand(num, d)
         noise = torch.randn(num, frames - 1, d, generator=generator, dtype=self.A.dtype).to(self.A.device)
+        noise = noise * noise_scale
         states = [state]
         for t in range(frames - 1):
             states.append(states[-1] @ self.A.T + noise[:, t] @ self.B.T)

@@ -110,3 +110,16 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
         raise RunError(f"{path}: the checkpoint does not match the run's config ({e})") from None
     model.to(device).eval()
     return Trained(run, config, model, chains.to(device), int(meta.get("epoch", 0)))
+
+
+def load_run(path: str | Path, device: torch.device | str = "cpu"):
+    """Load a run of any model type: a ``Trained`` dynamic generator, or a ``TrainedLDS`` for ``model_type: lds``.
+
+    Synthesize from the result with ``dyngen.tasks.synthesize.synthesize_run`` or
+    ``dyngen.tasks.lds.synthesize_lds_run`` (``dyngen.tasks.lds.synthesize_any`` picks the right one).
+    """
+    if Run.open(path).read_config().get("model_type", "dg") == "lds":
+        from dyngen.tasks.lds import load_lds
+
+        return load_lds(path)
+    return load_trained(path, device)

@@ -16,6 +16,7 @@ Metrics on hidden pixels (when the truth is known): the recovery error
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from dyngen.errors import MaskError, UsageError
 from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import ModelConfig
 
+log = logging.getLogger(__name__)
+
 METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds")
 
 
@@ -45,16 +48,16 @@ class Recovery:
 
 
 def hidden_metrics(recovered: np.ndarray, truth: np.ndarray, missing: torch.Tensor) -> dict[str, float]:
-    """Recovery error (mean abs, 0-255) and PSNR over the hidden pixels only."""
-    m = missing.numpy().astype(bool)
-    if not m.any():
-        return {"error": 0.0, "psnr": float("inf"), "hidden_fraction": 0.0}
-    diff = recovered[m].astype(np.float64) - truth[m].astype(np.float64)
-    mse = float(np.mean(diff**2))
+    """Recovery error (mean abs, 0-255) and PSNR over the hidden pixels only, for uint8 videos."""
+    from dyngen.evaluate.recovery import hidden_psnr, recovery_error
+
+    if not bool(missing.any()):
+        return {"hidden_fraction": 0.0}
+    rec, tru = to_tensor(recovered).double(), to_tensor(truth).double()
     return {
-        "error": float(np.mean(np.abs(diff))),
-        "psnr": 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf"),
-        "hidden_fraction": float(m.mean()),
+        "error": recovery_error(rec, tru, missing),
+        "psnr": hidden_psnr(rec, tru, missing),
+        "hidden_fraction": float(missing.float().mean()),
     }
 
 
@@ -71,6 +74,8 @@ def check_mask(video: np.ndarray, missing: torch.Tensor) -> None:
         raise MaskError(f"the mask has shape {tuple(missing.shape)} but the video is {video.shape[:3]} (T, H, W)")
     if bool(missing.all()):
         raise MaskError("the mask hides every pixel: nothing is observed, so nothing can be learned")
+    if not bool(missing.any()):
+        log.warning("the mask hides no pixel: the output is the input")
 
 
 def recover(

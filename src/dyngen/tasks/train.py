@@ -3,14 +3,18 @@
 The loop around ``abptt_epoch``: it owns the run directory (see
 ``dyngen.run``), checkpoints atomically every ``checkpoint_every`` epochs and
 when asked to stop, resumes bit-identically on the CPU, and guards against
-numerical blow-ups: after a non-finite loss, latent or weight it rolls back
-to the last good epoch, halves the learning rate and the Langevin step size,
-and tries again, up to ``MAX_RECOVERIES`` times.
+numerical blow-ups: after a non-finite loss, latent or weight, or a Langevin
+explosion (a latent above ``LATENT_LIMIT`` in magnitude; the prior is N(0, I))
+it rolls back to the last good epoch, halves the learning rate and the
+Langevin step size, and tries again, up to ``MAX_RECOVERIES`` times in a run.
+Before anything is written, the settings are checked (``check_train_config``)
+and so is the memory training will need (``dyngen.tasks.memory``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +30,14 @@ from dyngen.errors import RunError, TrainingDiverged, UsageError
 from dyngen.io.grid import save_curve, save_frame_grid
 from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.run import Run
+from dyngen.run import Run, check_free_space
 from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
+from dyngen.tasks.memory import check_training_memory
 from dyngen.tasks.synthesize import synthesize
 
 log = logging.getLogger(__name__)
 MAX_RECOVERIES = 5
+LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
 Callback = Callable[[dict[str, Any]], None]
 
 
@@ -81,8 +87,42 @@ def recalibrate_norm(model: DynamicGenerator, chains: Chains, window: int) -> No
     model.train(was_training)
 
 
-def _all_finite(*tensors: torch.Tensor) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
+def check_train_config(tc: TrainConfig) -> None:
+    """Refuse settings that cannot train (UsageError naming the option and the allowed values)."""
+
+    def need(ok: bool, key: str, rule: str) -> None:
+        if not ok:
+            flag = "--" + key.replace("_", "-")
+            raise UsageError(f"{key} ({flag}) must be {rule}, got {getattr(tc, key)!r}")
+
+    def number(key: str) -> float:
+        v = getattr(tc, key)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+
+    for key in ("epochs", "window", "learn_steps", "checkpoint_every"):
+        need(number(key) >= 1 and float(getattr(tc, key)).is_integer(), key, "an integer >= 1")
+    for key in ("batch_size", "langevin_steps", "preview_every"):
+        need(number(key) >= 0 and float(getattr(tc, key)).is_integer(), key, "an integer >= 0")
+    for key in ("sigma", "lr"):
+        need(0 < number(key) < math.inf, key, "a positive finite number")
+    for key in ("step_size", "energy_scale"):
+        need(0 <= number(key) < math.inf, key, "a finite number >= 0")
+    need(0 <= number("beta1") < 1, "beta1", "in [0, 1)")
+    need(isinstance(tc.seed, int) and 0 <= tc.seed < 2**63, "seed", "an integer in [0, 2^63)")
+
+
+def _diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
+    """Why this epoch's state is unusable, or None when it is healthy."""
+    if not math.isfinite(loss):
+        return f"a non-finite loss ({loss})"
+    for name, t in chains.tensors().items():
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            return f"non-finite latents ({name})"
+        if t.numel() and float(t.abs().max()) > LATENT_LIMIT:
+            return f"a Langevin explosion (max |{name}| = {float(t.abs().max()):.3g} > {LATENT_LIMIT:g})"
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return "non-finite weights"
+    return None
 
 
 class _Trainer:
@@ -164,6 +204,8 @@ class _Trainer:
         )
 
     def preview(self) -> Path:
+        t, _, h, w = self.frames.shape[1:]
+        check_free_space(self.run.path, 3 * 2 * t * h * w * 3 + 2**20, "a preview")
         self.model.eval()
         with torch.no_grad():
             a = self.chains.appearance[:1] if self.model.appearance_dim else None
@@ -196,23 +238,25 @@ class _Trainer:
                 self.model, self.optimizer, self.frames, self.chains, cfg, observed=self.observed,
                 generator=self.generator,
             )  # fmt: skip
-            ok = _all_finite(
-                torch.tensor(metrics["loss"]), self.chains.s0, self.chains.noise, self.chains.appearance,
-                *self.model.parameters(),
-            )  # fmt: skip
-            if not ok:
+            problem = _diagnose(float(metrics["loss"]), self.chains, self.model)
+            if problem is not None:
                 self.recoveries += 1
                 if self.recoveries > MAX_RECOVERIES:
+                    kept = (
+                        f"the last good checkpoint (epoch {self.run.load_checkpoint()[1].get('epoch')}) is kept"
+                        if self.run.has_checkpoint()
+                        else "no checkpoint had been written yet"
+                    )
                     raise TrainingDiverged(
-                        f"training produced non-finite values {self.recoveries} times (last at epoch "
-                        f"{self.epoch + 1}), even after lowering the rates to lr={self.lr:g}, "
-                        f"step_size={self.step_size:g}; try a smaller --lr or step size, or a larger sigma. "
-                        "The last good checkpoint is kept."
+                        f"training diverged: {problem} at epoch {self.epoch + 1} (failure {self.recoveries} in "
+                        f"this run; {MAX_RECOVERIES} are recovered), even after lowering the rates to lr={self.lr:g}, "
+                        f"step_size={self.step_size:g}; try a smaller --lr and --step-size, or a larger --sigma; "
+                        f"{kept}"
                     )
                 self.lr, self.step_size = self.lr / 2, self.step_size / 2
                 log.warning(
-                    "non-finite values at epoch %d: rolled back, lr -> %g, step_size -> %g",
-                    self.epoch + 1, self.lr, self.step_size,
+                    "%s at epoch %d: rolled back to the last good epoch, lr -> %g, step_size -> %g",
+                    problem, self.epoch + 1, self.lr, self.step_size,
                 )  # fmt: skip
                 self.restore(snap)
                 continue
@@ -274,7 +318,15 @@ def train(
     if missing is not None and tuple(missing.shape) != (n, t, h, w):
         raise UsageError(f"missing mask has shape {tuple(missing.shape)}, expected {(n, t, h, w)}")
     DynamicGenerator(model_config)  # validate before anything is written
+    check_train_config(train_config)
     dev = resolve_device(str(device))
+    if t < 2:
+        log.warning("training on a single frame: there is no motion to learn, only its appearance")
+    if train_config.window > t:
+        log.info("the window (%d frames) is longer than the videos (%d): one window of %d", train_config.window, t, t)
+    check_training_memory(
+        model_config, train_config, videos=n, frames=t, device=dev, incomplete=missing is not None
+    )  # fmt: skip
     config = {
         "dyngen": __version__,
         "model_type": "dg",
@@ -282,11 +334,10 @@ def train(
         "train": train_config.to_dict(),
         "data": {**(data_info or {}), "names": list(names), "videos": n, "frames": t, "size": [h, w]},
     }
-    run = Run.create(out, config)
     data = {"frames": frames.contiguous()}
     if missing is not None:
         data["missing"] = missing.bool().contiguous()
-    run.save_data(data)
+    run = Run.create(out, config, data=data)  # data first: a run with a config always has its data
     trainer = _Trainer(run, config, dev)
     trainer.start_fresh()
     trainer.fit(train_config.epochs, callback, stop)
@@ -306,10 +357,19 @@ def resume(
     config = run.read_config()
     if config.get("model_type", "dg") != "dg":
         raise RunError(f"{path}: only dynamic-generator runs can be resumed")
+    for f in run.clean_temporaries():
+        log.info("removed %s, left by an interrupted write", f.name)
     if epochs is not None:
+        check_train_config(TrainConfig.from_dict({**config["train"], "epochs": epochs}))
         config["train"]["epochs"] = epochs
         run.write_config(config)
-    trainer = _Trainer(run, config, resolve_device(str(device)))
+    dev = resolve_device(str(device))
+    d = config["data"]
+    check_training_memory(
+        ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=int(d["videos"]),
+        frames=int(d["frames"]), device=dev,
+    )  # fmt: skip
+    trainer = _Trainer(run, config, dev)
     if run.has_checkpoint():
         trainer.load()
     else:

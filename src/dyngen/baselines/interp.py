@@ -1,0 +1,75 @@
+"""Temporal interpolation fill (``interp``).
+
+Every hidden pixel ``x_t`` is interpolated linearly in time between the same
+pixel in the nearest earlier frame ``p`` and the nearest later frame ``n``
+where it is visible:
+
+    x_t = x_p + (t - p) / (n - p) * (x_n - x_p)
+
+Before the first visible frame and after the last one the nearest visible
+value is repeated (constant extrapolation). A pixel hidden in every frame has
+no value in time to use; those pixels are filled in space by the harmonic
+``mrf-l2`` fill (:func:`dyngen.baselines.mrf.fill_l2`) of the interpolated
+video, with every other pixel as boundary.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dyngen.baselines.mrf import check_inputs, fill_l2
+
+
+def _nearest_visible(visible: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """For each ``(t, y, x)``, the index of the nearest visible frame at or before ``t`` (after, if ``reverse``).
+
+    Args:
+        visible: bool ``(T, H, W)``.
+        reverse: search later frames instead of earlier ones.
+
+    Returns:
+        int64 ``(T, H, W)``; ``-1`` (or ``T`` when ``reverse``) where there is none.
+    """
+    t_len = visible.shape[0]
+    out = torch.empty(visible.shape, dtype=torch.long)
+    last = torch.full(visible.shape[1:], t_len if reverse else -1, dtype=torch.long)
+    for t in range(t_len - 1, -1, -1) if reverse else range(t_len):
+        last = torch.where(visible[t], t, last)
+        out[t] = last
+    return out
+
+
+def fill(video: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """Fill hidden pixels by linear interpolation in time.
+
+    Args:
+        video: ``(T, 3, H, W)`` in [-1, 1]; values at hidden pixels are ignored.
+        missing: bool ``(T, H, W)``, True = hidden.
+
+    Returns:
+        ``(T, 3, H, W)``: visible pixels as in ``video`` (bit-exactly), hidden
+        pixels interpolated in time (see the module docstring for the ends and
+        for pixels hidden in every frame).
+    """
+    check_inputs(video, missing)
+    if not bool(missing.any()):
+        return video.clone()
+    t_len = video.shape[0]
+    m = missing.cpu()
+    x = video.detach().cpu().double()
+    prev = _nearest_visible(~m, reverse=False)
+    nxt = _nearest_visible(~m, reverse=True)
+    has_prev, has_next = prev >= 0, nxt < t_len
+    prev = torch.where(has_prev, prev, nxt).clamp(0, t_len - 1)  # constant extrapolation at the ends
+    nxt = torch.where(has_next, nxt, prev).clamp(0, t_len - 1)
+    t = torch.arange(t_len, dtype=torch.double)[:, None, None]
+    span = (nxt - prev).double()
+    w = torch.where(span > 0, (t - prev) / span.clamp(min=1), torch.zeros((), dtype=torch.double))
+    x_prev = x.gather(0, prev[:, None].expand_as(x))
+    x_next = x.gather(0, nxt[:, None].expand_as(x))
+    est = (x_prev + w[:, None] * (x_next - x_prev)).to(video.dtype).to(video.device)
+    out = torch.where(missing[:, None], est, video)
+    never = m.all(dim=0)  # hidden in every frame: fill in space
+    if bool(never.any()):
+        out = fill_l2(out, never.expand_as(m).to(missing.device))
+    return out

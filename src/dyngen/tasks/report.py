@@ -1,0 +1,203 @@
+"""A visual report of a trained run: one self-contained HTML page with PNGs beside it.
+
+``build_report`` synthesizes a long video (default 4x the training length, fixed seed) from the run, and from an
+LDS run when one is given, and writes into ``out``::
+
+    index.html      the page (relative links only, inline CSS, no script); open it from disk
+    frames.png      observed and synthesized frames, evenly spaced over each video
+    frames_end.png  the last 8 consecutive frames of each video (is there still motion at the end?)
+    side_by_side.gif  the videos playing side by side (shorter ones looped)
+    motion.png      motion energy |x_t - x_t-1| over time
+    spectrum.png    temporal power spectra
+    loss.png        the training curve (dynamic-generator runs)
+    metrics.json    the metric table (non-finite values as null)
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dyngen.errors import DyngenError, UsageError
+from dyngen.evaluate.metrics import DESCRIPTIONS, motion_energy_curve, temporal_power_spectrum
+from dyngen.evaluate.table import TABLE_KEYS, Table, compare, format_value, json_safe
+from dyngen.io.grid import save_curve, save_frame_grid, side_by_side
+from dyngen.io.video import to_uint8, write_video
+from dyngen.tasks.checkpoint import load_run
+from dyngen.tasks.lds import TrainedLDS, load_lds, synthesize_any
+
+log = logging.getLogger(__name__)
+SPECTRUM_SEGMENT = 32  # frames per Welch segment, as in temporal_spectrum_distance
+CSS = """
+body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; }
+td.num { text-align: right; font-family: monospace; } th { background: #f3f3f3; }
+.warn { background: #fff3cd; border: 1px solid #e0c36a; padding: 6px 10px; }
+img { max-width: 100%; image-rendering: pixelated; } .small { color: #666; font-size: 90%; }
+"""
+
+
+@dataclass
+class Report:
+    """A written report: its page, the metric table, and the synthesized videos (uint8 ``(T, H, W, 3)``)."""
+
+    index: Path
+    table: Table
+    videos: dict[str, np.ndarray]
+
+
+def _label(trained) -> str:
+    return "lds" if isinstance(trained, TrainedLDS) else "dg"
+
+
+def _describe(trained) -> list[str]:
+    """A few facts about a run, for the page."""
+    s, cfg = trained.run.read_summary(), trained.config
+    if isinstance(trained, TrainedLDS):
+        facts = [f"linear dynamic system, state dim {s.get('rank')} (asked {s.get('state_dim')})"]
+        facts.append(f"spectral radius {format_value(s.get('spectral_radius', float('nan')))}")
+    else:
+        m = cfg["model"]
+        widths = f"{m['base_channels']}..{m['max_channels']}"
+        facts = [
+            f"dynamic generator, d={m['state_dim']}, k={m['noise_dim']}, widths {widths}",
+            f"preset {cfg['data'].get('preset', '?')}, {s.get('epochs', '?')} epochs",
+        ]
+    if s.get("psnr") is not None:
+        facts.append(f"training reconstruction PSNR {s['psnr']:.2f} dB")
+    if s.get("train_seconds") is not None:
+        facts.append(f"{s['train_seconds']:.3g} s of training")
+    return facts
+
+
+def _loss_curve(trained, out: Path) -> Path | None:
+    """The run's loss.png copied beside the page, or a plot of metrics.jsonl; None for a closed-form fit."""
+    if isinstance(trained, TrainedLDS):
+        return None
+    target = out / "loss.png"
+    src = trained.run.path / "loss.png"
+    if src.is_file():
+        shutil.copyfile(src, target)
+        return target
+    rec = [r for r in trained.run.read_metrics() if "psnr" in r]
+    if len(rec) < 2:
+        return None
+    ep = [r["epoch"] for r in rec]
+    return save_curve(target, {"reconstruction PSNR (dB)": (ep, [r["psnr"] for r in rec])}, xlabel="epoch",
+                      ylabel="PSNR (dB), higher is better", title="training reconstruction")  # fmt: skip
+
+
+def _table_html(table: Table) -> str:
+    names = list(table)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = [f"<tr><th>metric</th>{head}<th>meaning</th></tr>"]
+    for k in TABLE_KEYS:
+        cells = "".join(f'<td class="num">{format_value(table[n].get(k, float("nan")))}</td>' for n in names)
+        rows.append(f"<tr><td>{k}</td>{cells}<td class='small'>{html.escape(DESCRIPTIONS[k])}</td></tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _page(title: str, sections: list[tuple[str, str]]) -> str:
+    body = "".join(f"<h2>{html.escape(h)}</h2>\n{content}\n" for h, content in sections)
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head>\n<body><h1>{html.escape(title)}</h1>\n{body}</body></html>\n"
+    )
+
+
+def _img(path: Path | None, alt: str) -> str:
+    return f'<img src="{html.escape(path.name)}" alt="{html.escape(alt)}">' if path else ""
+
+
+def build_report(
+    run: str | Path,
+    out: str | Path,
+    *,
+    against: np.ndarray | None = None,
+    lds: str | Path | None = None,
+    frames: int | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Report:
+    """Write the report of a run (and optionally an LDS run on the same clip) into ``out``.
+
+    Args:
+        run: a run directory (dynamic generator or LDS).
+        out: the report folder; created if needed. A non-empty folder without an index.html is refused.
+        against: the observed video, uint8 ``(T, H, W, 3)`` at the run's frame size (default: the run's
+            training video).
+        lds: an LDS run directory of the same frame size, shown beside the run.
+        frames: frames to synthesize (default: 4x the training length).
+        seed: the seed of synthesis and of the metrics' patch sampling.
+        device: where the dynamic generator synthesizes.
+
+    Returns:
+        The report: ``index`` (the page), ``table`` (metrics) and the synthesized ``videos``.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "index.html").is_file())):
+        raise UsageError(f"{out}: exists and is not an empty folder or an earlier report; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [load_run(run, device)]
+    if lds is not None:
+        runs.append(load_lds(lds))
+    train = runs[0].observed_frames()[0].numpy()
+    observed = train if against is None else np.asarray(against)
+    if observed.ndim != 4 or observed.shape[1:] != train.shape[1:] or observed.dtype != np.uint8:
+        raise DyngenError(
+            f"the observed video must be uint8 (T, {', '.join(map(str, train.shape[1:]))}) like the run's "
+            f"training video, got {observed.dtype} {tuple(observed.shape)}"
+        )
+    length = frames or 4 * train.shape[0]
+    videos: dict[str, np.ndarray] = {}
+    for trained in runs:
+        shape = tuple(trained.observed_frames().shape[2:])
+        if shape != train.shape[1:]:
+            raise DyngenError(f"{trained.run.path}: frames of {shape[:2]}, the report's run has {train.shape[1:3]}")
+        name = _label(trained) if _label(trained) not in videos else f"{_label(trained)} ({trained.run.path.name})"
+        videos[name] = to_uint8(synthesize_any(trained, frames=length, num=1, seed=seed)[0])
+        log.info("synthesized %d frames from %s", length, trained.run.path)
+    table = compare(videos, observed, seed=seed)
+    (out / "metrics.json").write_text(json.dumps(json_safe(table), indent=2) + "\n")
+
+    rows, labels = [observed, *videos.values()], ["observed", *videos]
+    grid = save_frame_grid(out / "frames.png", rows, labels=labels, title="frames spread over each video")
+    end = save_frame_grid(out / "frames_end.png", [v[-8:] for v in rows], labels=labels,
+                          title="the last 8 consecutive frames of each video")  # fmt: skip
+    gif = write_video(out / "side_by_side.gif", side_by_side(rows), fps=25)
+    curves = {lab: (list(range(1, len(v))), motion_energy_curve(v).tolist()) for lab, v in zip(labels, rows)}
+    motion = save_curve(out / "motion.png", curves, xlabel="frame t", ylabel="mean |x_t - x_t-1| (0-255)",
+                        title="motion energy over time")  # fmt: skip
+    spectra = {}
+    for lab, v in zip(labels, rows):
+        seg = min(SPECTRUM_SEGMENT, len(v))
+        p = temporal_power_spectrum(v, seg)
+        spectra[lab] = ((torch.arange(len(p)) / seg).tolist(), p.clamp(min=1e-8).tolist())
+    spectrum = save_curve(out / "spectrum.png", spectra, xlabel="frequency (cycles per frame)",
+                          ylabel="share of temporal power", title="temporal power spectrum", logy=True)  # fmt: skip
+    loss = _loss_curve(runs[0], out)
+
+    about = "".join(f"<li><b>{html.escape(_label(t))}</b> <code>{html.escape(str(t.run.path))}</code>: "
+                    f"{html.escape('; '.join(_describe(t)))}</li>" for t in runs)  # fmt: skip
+    warnings = "".join(f'<p class="warn">{html.escape(str(t.run.path))}: {html.escape(w)}</p>'
+                       for t in runs if (w := t.run.read_summary().get("warning")))  # fmt: skip
+    sections = [
+        ("Runs", f"<ul>{about}</ul>{warnings}<p>observed: {observed.shape[0]} frames of {observed.shape[1]}x"
+                 f"{observed.shape[2]}; synthesized: {length} frames each, seed {seed}.</p>"),
+        ("Metrics", _table_html(table) + "<p class='small'>'observed vs itself': the observed clip's first half "
+                    "against its second half (what a perfect synthesis can reach); 'static': the first frame "
+                    "repeated (a frozen synthesis).</p>"),
+        ("Frames", _img(grid, "frame grid") + _img(end, "last frames") + _img(gif, "videos side by side")),
+        ("Motion over time", _img(motion, "motion energy") + _img(spectrum, "temporal spectra")),
+        ("Training", _img(loss, "training curve") if loss else "<p>No training curve (closed-form fit).</p>"),
+    ]  # fmt: skip
+    index = out / "index.html"
+    index.write_text(_page(f"dyngen report: {Path(run).name}", sections))
+    return Report(index, table, videos)

@@ -1,0 +1,73 @@
+"""``dyngen report``: a self-contained HTML page from a tiny run, with an LDS run beside it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_configs
+
+from dyngen.cli import main
+from dyngen.errors import DyngenError, UsageError
+from dyngen.tasks.lds import train_lds
+from dyngen.tasks.report import build_report
+from dyngen.tasks.train import train
+
+
+@pytest.fixture
+def runs(tmp_path, clip):
+    mc, tc = tiny_configs(epochs=2)
+    train(tmp_path / "dg", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
+    train_lds(tmp_path / "lds", torch.from_numpy(clip)[None], names=["clip"], state_dim=4)
+    return tmp_path / "dg", tmp_path / "lds"
+
+
+def _references(index) -> list[str]:
+    return re.findall(r'(?:src|href)="([^"]+)"', index.read_text())
+
+
+def test_report_of_a_run_with_an_lds_beside_it(tmp_path, runs, clip):
+    dg, lds = runs
+    report = build_report(dg, tmp_path / "rep", lds=lds, seed=0)
+    page = report.index.read_text()
+    refs = _references(report.index)
+    assert {"frames.png", "frames_end.png", "motion.png", "spectrum.png", "loss.png", "side_by_side.gif"} <= set(refs)
+    for ref in refs:
+        assert "/" not in ref and (report.index.parent / ref).is_file(), ref  # relative, and exists
+    assert "http" not in page and "<script" not in page  # nothing fetched, nothing run
+    assert list(report.table) == ["dg", "lds", "observed vs itself", "static"]
+    assert {k: v.shape for k, v in report.videos.items()} == {"dg": (48, 16, 16, 3), "lds": (48, 16, 16, 3)}
+    metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
+    assert metrics["static"]["motion_energy"] == 0.0 and metrics["static"]["motion_drift"] is None
+    assert metrics["lds"]["dynamics_distance"] == pytest.approx(report.table["lds"]["dynamics_distance"])
+    # The same seed gives the same report; an earlier report folder may be rewritten.
+    again = build_report(dg, tmp_path / "rep", lds=lds, seed=0)
+    assert all(np.array_equal(again.videos[k], v) for k, v in report.videos.items())
+
+
+def test_cli_report_of_an_lds_run_against_another_video(tmp_path, runs, clip, capsys):
+    _, lds = runs
+    against = tmp_path / "against.npy"
+    np.save(against, clip[::-1].copy())
+    argv = ["report", str(lds), "--out", str(tmp_path / "rep"), "--against", str(against), "--frames", "20"]
+    assert main([*argv, "--json", "--quiet"]) == 0
+    s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    index = tmp_path / "rep" / "index.html"
+    assert s["report"] == str(index) and set(s["metrics"]) == {"lds", "observed vs itself", "static"}
+    assert "closed-form" in index.read_text() and "loss.png" not in _references(index)
+    for ref in _references(index):
+        assert (index.parent / ref).is_file(), ref
+
+
+def test_refuses_a_foreign_folder_and_mismatched_sizes(tmp_path, runs, clip):
+    dg, _ = runs
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("keep me")
+    with pytest.raises(UsageError, match="not an empty folder or an earlier report"):
+        build_report(dg, tmp_path / "busy")
+    other = train_lds(tmp_path / "small", torch.from_numpy(clip[:, :8, :8].copy())[None], names=["c"], state_dim=2)
+    with pytest.raises(DyngenError, match="frames of"):
+        build_report(dg, tmp_path / "rep", lds=other.run.path)
