@@ -11,7 +11,7 @@ def test_readme_python_snippet_runs(tmp_path, monkeypatch):
     assert blocks, "README has no python snippet"
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
-    exec(compile(blocks[0], "README.md", "exec"), ns)  # noqa: S102
+    exec(compile(blocks[0], "README.md", "exec"), ns)
     assert tuple(ns["videos"].shape) == (2, 96, 3, 16, 16)
     assert (tmp_path / "runs/api-example/synthesized.mp4").is_file()
 

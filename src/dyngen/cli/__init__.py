@@ -1,8 +1,11 @@
 """The ``dyngen`` command. Each subcommand lives in its own module and only translates
 arguments into library calls.
 
-Errors: a ``DyngenError`` prints one line, ``error: ...``, and exits with 1 (a data
-error) or 2 (a usage error); ``--debug`` shows the traceback instead.
+Exit codes: 0 success; 1 a data or environment error (``DyngenError``: an unreadable
+video, a full disk, too little memory, training that diverged); 2 a usage error
+(``UsageError`` or a bad command line); 130 stopped by Ctrl-C (143 by SIGTERM) after
+saving a checkpoint. Every error prints one line, ``error: ...``, and never a
+traceback, unless ``--debug`` is given; an unexpected exception is reported as a bug.
 """
 
 from __future__ import annotations
@@ -12,10 +15,28 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from dyngen import __version__
-from dyngen.errors import DyngenError
+from dyngen.errors import DyngenError, Interrupted
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def parse_seed(text: str) -> int:
+    """A seed: an integer in [0, 2^63)."""
+    try:
+        seed = int(text)
+    except ValueError:
+        seed = -1
+    if not 0 <= seed < 2**63:
+        raise argparse.ArgumentTypeError(f"the seed must be an integer in [0, 2^63), got '{text}'")
+    return seed
 
 
 def add_common(p: argparse.ArgumentParser, *, device: bool = True, seed: bool = True) -> None:
@@ -23,7 +44,7 @@ def add_common(p: argparse.ArgumentParser, *, device: bool = True, seed: bool = 
     if device:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     if seed:
-        p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same result")
+        p.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same result")
     p.add_argument("--json", action="store_true", help="print one machine-readable summary line last")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
@@ -34,10 +55,14 @@ def parse_size(text: str) -> int | tuple[int, int]:
     try:
         if "x" in text.lower():
             h, w = text.lower().split("x")
-            return (int(h), int(w))
-        return int(text)
+            size: int | tuple[int, int] = (int(h), int(w))
+        else:
+            size = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"size must be S or HxW (for example 64 or 48x64), got '{text}'") from None
+        size = 0
+    if min(size if isinstance(size, tuple) else (size,)) < 1:
+        raise argparse.ArgumentTypeError(f"size must be S or HxW, positive (for example 64 or 48x64), got '{text}'")
+    return size
 
 
 def emit(args: argparse.Namespace, summary: dict[str, Any], lines: Sequence[str]) -> None:
@@ -52,7 +77,7 @@ def emit(args: argparse.Namespace, summary: dict[str, Any], lines: Sequence[str]
 def _parser() -> argparse.ArgumentParser:
     from dyngen.cli import demo, evaluate, recover, report, synthesize, train
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dyngen",
         description="Dynamic generator models of video: learn, synthesize, recover, remove.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -74,21 +99,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    debug = getattr(args, "debug", False)
     try:
         return int(args.func(args) or 0)
+    except Interrupted as e:
+        print(_one_line(str(e)), file=sys.stderr)
+        return e.exit_code
     except DyngenError as e:
-        if getattr(args, "debug", False):
+        if debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except MemoryError:
-        if getattr(args, "debug", False):
+    except Exception as e:
+        if debug:
             raise
-        print("error: out of memory; try a smaller --size, fewer --frames or a shorter --window", file=sys.stderr)
+        if isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
+            print("error: out of memory; try a smaller --size, fewer --frames or a shorter --window", file=sys.stderr)
+        else:
+            print(
+                f"error: unexpected {type(e).__name__}: {_one_line(str(e))}; this is a bug in dyngen, "
+                "please report it (--debug shows the traceback)",
+                file=sys.stderr,
+            )
         return 1
+
+
+def _one_line(text: str, limit: int = 1000) -> str:
+    """A message on one line (FFmpeg and PyTorch messages can span several), at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":

@@ -169,8 +169,8 @@ def build_report(
 
     rows, labels = [observed, *videos.values()], ["observed", *videos]
     grid = save_frame_grid(out / "frames.png", rows, labels=labels, title="frames spread over each video")
-    end = save_frame_grid(out / "frames_end.png", [v[-8:] for v in rows], labels=labels,
-                          title="the last 8 consecutive frames of each video")  # fmt: skip
+    end_title = "the last 8 consecutive frames of each video (t counts from the 8th-last frame)"
+    end = save_frame_grid(out / "frames_end.png", [v[-8:] for v in rows], labels=labels, title=end_title)
     gif = write_video(out / "side_by_side.gif", side_by_side(rows), fps=25)
     curves = {lab: (list(range(1, len(v))), motion_energy_curve(v).tolist()) for lab, v in zip(labels, rows)}
     motion = save_curve(out / "motion.png", curves, xlabel="frame t", ylabel="mean |x_t - x_t-1| (0-255)",

@@ -38,6 +38,7 @@ from dyngen.tasks.synthesize import synthesize
 log = logging.getLogger(__name__)
 MAX_RECOVERIES = 5
 LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
+PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end
 Callback = Callable[[dict[str, Any]], None]
 
 
@@ -145,6 +146,7 @@ class _Trainer:
         self.generator = torch.Generator(device=device)
         self.epoch, self.elapsed, self.recoveries = 0, 0.0, 0
         self.lr, self.step_size = self.tc.lr, self.tc.step_size
+        self.plotted = -math.inf
 
     def start_fresh(self) -> None:
         self.generator.manual_seed(self.tc.seed)
@@ -177,7 +179,7 @@ class _Trainer:
         self.generator.set_state(snap["rng.state"])
         self._apply_rates()
 
-    def save(self) -> None:
+    def save(self, final: bool = False) -> None:
         recalibrate_norm(self.model, self.chains, self.tc.window)
         meta = {
             "epoch": self.epoch,
@@ -188,7 +190,9 @@ class _Trainer:
             "dyngen": __version__,
         }
         self.run.save_checkpoint(pack(self.model, self.chains, self.optimizer, self.generator), meta)
-        self.plot_curves()
+        if final or time.monotonic() - self.plotted >= PLOT_EVERY_S:  # a plot costs ~0.3 s
+            self.plot_curves()
+            self.plotted = time.monotonic()
 
     def plot_curves(self) -> None:
         rec = self.run.read_metrics()
@@ -268,7 +272,7 @@ class _Trainer:
                 callback(record)
             stopping = stop is not None and stop.is_set()
             if self.epoch % self.tc.checkpoint_every == 0 or self.epoch == epochs or stopping:
-                self.save()
+                self.save(final=self.epoch == epochs or stopping)
             if self.tc.preview_every and (self.epoch % self.tc.preview_every == 0 or self.epoch == epochs):
                 self.preview()
             if stopping:

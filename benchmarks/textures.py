@@ -1,0 +1,156 @@
+"""Dynamic textures: the dynamic generator against the linear baseline (LDS) on every texture clip.
+
+For each clip (64x64, the first 60 frames): train the dynamic generator with the ``cpu`` preset for a time
+budget, fit the LDS (d = 50 as in NOTES.md; more dimensions with --lds-dims), synthesize 8x the training length
+(480 frames) from each with one seed, and score it against the observed clip (``dyngen.evaluate``). Prints a
+table clip x model x metric with the training times, writes a report per clip (``dyngen report``: frame grids,
+motion over time, metric table) and all figures as JSON under --out.
+
+    python benchmarks/textures.py                                # every clip, 10 minutes each (about 30 minutes)
+    python benchmarks/textures.py --clips fire --minutes 0.5     # a quick check
+
+A run directory that already holds a finished run (summary.json) of the same budget is reused, not retrained;
+delete it (or pick another --out) to train again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from dyngen.algorithms.abptt import TrainConfig
+from dyngen.evaluate import evaluate
+from dyngen.evaluate.table import format_value, json_safe
+from dyngen.io.video import read_video
+from dyngen.models.dynamic_generator import ModelConfig
+from dyngen.presets import get_preset
+from dyngen.run import SUMMARY
+from dyngen.tasks.lds import load_lds, synthesize_lds_run, train_lds
+from dyngen.tasks.report import build_report
+from dyngen.tasks.train import train
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "textures"
+COLUMNS = {  # metric key -> column title
+    "appearance_distance": "appear",
+    "dynamics_distance": "dynamics",
+    "motion_energy": "motion",
+    "motion_ratio": "ratio",
+    "motion_drift": "drift",
+    "temporal_spectrum_distance": "spectrum",
+    "copying": "copying",
+}
+
+
+def train_dg(out: Path, frames: torch.Tensor, name: str, *, minutes: float, device: str, seed: int) -> dict:
+    """Train the dynamic generator with the ``cpu`` preset until ``minutes`` of training have passed."""
+    if (out / SUMMARY).is_file():
+        budget = json.loads((out / "config.json").read_text())["data"].get("budget_minutes")
+        if budget != minutes:
+            raise SystemExit(f"{out} holds a run trained for {budget} minutes, not {minutes}; delete it or pick --out")
+        logging.info("reusing %s", out)
+        return json.loads((out / SUMMARY).read_text())
+    cfg = get_preset("cpu")
+    h, w = frames.shape[2:4]
+    mc = ModelConfig.from_dict({**cfg["model"], "height": h, "width": w})
+    # The preset's epoch count is a cap far beyond the budget; the budget decides when to stop.
+    tc = TrainConfig.from_dict({**cfg["train"], "epochs": 10**6, "seed": seed, "preview_every": 0})
+    stop = threading.Event()
+
+    def budget(record: dict) -> None:
+        if record["elapsed"] >= 60 * minutes:
+            stop.set()
+
+    info = {"preset": "cpu", "benchmark": "textures", "budget_minutes": minutes}
+    trained = train(out, frames, names=[name], model_config=mc, train_config=tc, device=device, data_info=info,
+                    callback=budget, stop=stop)  # fmt: skip
+    return trained.run.read_summary()
+
+
+def fit_lds(out: Path, frames: torch.Tensor, name: str, state_dim: int) -> dict:
+    if not (out / SUMMARY).is_file():
+        train_lds(out, frames, names=[name], state_dim=state_dim, data_info={"benchmark": "textures"})
+    return json.loads((out / SUMMARY).read_text())
+
+
+def bench_clip(path: Path, args: argparse.Namespace) -> dict:
+    """Train both models on one clip, synthesize, score; returns ``{model: {metric: value}}`` plus references."""
+    name = path.stem
+    root = Path(args.out) / name
+    frames = torch.from_numpy(read_video(path, size=args.size, frames=args.frames))[None]
+    observed = frames[0].numpy()
+    t0 = time.perf_counter()
+    dg = train_dg(root / "dg", frames, name, minutes=args.minutes, device=args.device, seed=args.seed)
+    logging.info("%s: dg trained %d epochs (%.0f s, wall %.0f s)", name, dg["epochs"], dg["train_seconds"],
+                 time.perf_counter() - t0)  # fmt: skip
+    lds_runs = {d: root / f"lds{d}" for d in args.lds_dims}
+    lds = {d: fit_lds(p, frames, name, d) for d, p in lds_runs.items()}
+    length = args.synth_frames
+    first = args.lds_dims[0]
+    report = build_report(root / "dg", root / "report", lds=lds_runs[first], frames=length, seed=args.seed,
+                          device=args.device)  # fmt: skip
+    table = {"dg": report.table["dg"], f"lds d={first}": report.table["lds"]}
+    for d in args.lds_dims[1:]:
+        synth = synthesize_lds_run(load_lds(lds_runs[d]), frames=length, seed=args.seed)[0]
+        table[f"lds d={d}"] = evaluate(synth, observed, seed=args.seed)
+    seconds = {"dg": dg["train_seconds"], **{f"lds d={d}": s["train_seconds"] for d, s in lds.items()}}
+    extra = {"dg": {"epochs": dg["epochs"], "psnr": dg["psnr"]}}
+    extra.update({f"lds d={d}": {"spectral_radius": s["spectral_radius"], "psnr": s["psnr"]} for d, s in lds.items()})
+    for ref in ("observed vs itself", "static"):
+        table[ref] = report.table[ref]
+    return {"table": table, "train_seconds": seconds, "extra": extra, "report": str(report.index)}
+
+
+def print_table(results: dict[str, dict]) -> None:
+    head = f"{'clip':<16}{'model':<20}{'train s':>9}" + "".join(f"{c:>10}" for c in COLUMNS.values())
+    print(head)
+    print("-" * len(head))
+    for clip, res in results.items():
+        for model, m in res["table"].items():
+            secs = res["train_seconds"].get(model)
+            cells = "".join(f"{format_value(m[k]):>10}" for k in COLUMNS)
+            print(f"{clip:<16}{model:<20}{'' if secs is None else format_value(secs):>9}{cells}")
+        notes = "; ".join(f"{k}: " + ", ".join(f"{a} {format_value(b) if isinstance(b, float) else b}"
+                                               for a, b in v.items()) for k, v in res["extra"].items())  # fmt: skip
+        print(f"{'':<16}{notes}")
+        print(f"{'':<16}report: {res['report']}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clips", nargs="*", default=None, help="clip names (stems) in --data; default: all")
+    ap.add_argument("--data", default=str(DATA), help="folder of texture clips")
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget of the dynamic generator per clip")
+    ap.add_argument("--out", default="benchmarks/out/textures", help="runs, reports and results.json go here")
+    ap.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    ap.add_argument("--lds-dims", type=int, nargs="+", default=[50], help="LDS state dimensions (first: report)")
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=60, help="training frames (the first ones)")
+    ap.add_argument("--synth-frames", type=int, default=480, help="frames to synthesize (8x the training length)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    data = Path(args.data)
+    if not data.is_dir():
+        raise SystemExit(f"no texture clips at {data}; pass --data")
+    clips = sorted(p for p in data.iterdir() if p.suffix.lower() in (".avi", ".mp4"))
+    if args.clips:
+        known = {p.stem: p for p in clips}
+        missing = [c for c in args.clips if c not in known]
+        if missing:
+            raise SystemExit(f"unknown clips {missing}; allowed: {', '.join(known)}")
+        clips = [known[c] for c in args.clips]
+    results = {p.stem: bench_clip(p, args) for p in clips}
+    out = Path(args.out)
+    (out / "results.json").write_text(json.dumps(json_safe({"args": vars(args), "results": results}), indent=2))
+    print_table(results)
+    print(f"results: {out / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()
