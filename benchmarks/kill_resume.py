@@ -98,14 +98,16 @@ def reference_run(video: Path, run: Path, epochs: int) -> Reference:
 
 @dataclass
 class Trial:
-    delay: float
-    killed: bool
-    phase: str  # what the kill interrupted: "startup", "before first checkpoint", "epoch N"
-    leftovers: list[str]  # temporary files the kill left behind
-    restarts: int
-    diffs: list[str]
-    returncode: int | None = None  # of the interrupted process
-    stderr: str = ""
+    delays: list[float]  # seconds from each process's start to its signal
+    phases: list[str]  # what each signal interrupted: "startup", "before the first checkpoint", "checkpoint at epoch N"
+    leftovers: list[str]  # temporary files the signals left behind
+    returncodes: list[int]  # of the interrupted processes (negative: killed by that signal)
+    stderr: str  # of the last interrupted process
+    diffs: list[str]  # what differs from the reference; empty when bit-identical
+
+    @property
+    def killed(self) -> int:
+        return len(self.delays)
 
     @property
     def survived(self) -> bool:
@@ -135,38 +137,50 @@ def after_epoch(epoch: int, delay: float) -> Callable[[subprocess.Popen, Path], 
     return wait
 
 
-def kill_and_resume(
-    video: Path, run: Path, epochs: int, reference: tuple[dict, dict, list], wait: Callable, sig: int = signal.SIGKILL
-) -> Trial:
-    """Start training, send ``sig`` when ``wait(proc, run)`` returns, continue the run, compare with ``reference``."""
+def _phase(run: Path) -> str:
     from dyngen.run import Run
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(train_cmd(video, run, epochs), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait(proc, run)
-    killed = proc.poll() is None
-    delay = time.perf_counter() - t0
-    if killed:
-        proc.send_signal(sig)
-    stderr = proc.communicate()[1].decode()
     if not run.exists():
-        phase = "startup"
-    elif not (run / "checkpoint.safetensors").exists():
-        phase = "before the first checkpoint"
-    else:
-        phase = f"checkpoint at epoch {Run(run).load_checkpoint()[1]['epoch']}"
-    leftovers = sorted(str(p.relative_to(run)) for p in run.rglob(".*.tmp-*")) if run.exists() else []
-    trial = Trial(delay, killed, phase, leftovers, 0, [], proc.returncode, stderr)
-    if killed:  # continue it as a user would
-        trial.restarts = 1
+        return "startup"
+    if not (run / "checkpoint.safetensors").exists():
+        return "before the first checkpoint"
+    return f"checkpoint at epoch {Run(run).load_checkpoint()[1]['epoch']}"
+
+
+def kill_and_resume(
+    video: Path,
+    run: Path,
+    epochs: int,
+    reference: tuple[dict, dict, list],
+    waits: list[Callable[[subprocess.Popen, Path], None]],
+    sig: int = signal.SIGKILL,
+) -> Trial:
+    """Train, send ``sig`` when ``waits[0](proc, run)`` returns, continue (and signal again at ``waits[1]``, ...),
+    continue to the end, and compare the result with ``reference``.
+
+    A process is continued as a user would: ``--resume`` when the run has its config, else the
+    original command again. A process that ends before its moment is not signalled.
+    """
+    trial = Trial([], [], [], [], "", [])
+    for i in range(len(waits) + 1):
         cmd = resume_cmd(run) if (run / "config.json").exists() else train_cmd(video, run, epochs)
-        res = run_to_end(cmd)
-        if res.returncode != 0:
-            trial.diffs.append(f"restart failed: {res.stderr.strip()}")
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if i < len(waits):
+            waits[i](proc, run)
+        if i < len(waits) and proc.poll() is None:
+            trial.delays.append(time.perf_counter() - t0)
+            proc.send_signal(sig)
+            trial.stderr = proc.communicate()[1].decode()
+            trial.returncodes.append(proc.returncode)
+            trial.phases.append(_phase(run))
+            trial.leftovers += sorted(str(p.relative_to(run)) for p in run.rglob(".*.tmp-*")) if run.exists() else []
+            continue
+        err = proc.communicate()[1].decode()
+        if proc.returncode != 0:
+            trial.diffs.append(f"{' '.join(cmd[3:])} failed ({proc.returncode}): {err.strip()}")
             return trial
-    elif proc.returncode != 0:
-        trial.diffs.append(f"run failed: {stderr}")
-        return trial
+        break
     trial.diffs += differences(reference, final_state(run))
     stale = list(run.rglob(".*.tmp-*"))
     if stale:
@@ -200,12 +214,12 @@ def main() -> int:
         trials = []
         for i in range(a.trials):
             delay = float(rng.uniform(0.8 * ref.created_s, ref.total_s))  # some kills while the run is made
-            t = kill_and_resume(video, work / f"trial{i:02d}", a.epochs, ref.state, after_delay(delay))
+            t = kill_and_resume(video, work / f"trial{i:02d}", a.epochs, ref.state, [after_delay(delay)])
             trials.append(t)
             verdict = "identical" if t.survived else "DIFFERENT: " + "; ".join(t.diffs)
-            what = f"killed at {t.delay:5.2f} s ({t.phase})" if t.killed else f"finished before {t.delay:.2f} s"
+            what = f"killed at {t.delays[0]:5.2f} s ({t.phases[0]})" if t.killed else f"finished before {delay:.2f} s"
             left = f", left {', '.join(t.leftovers)}" if t.leftovers else ""
-            print(f"trial {i:2d}: {what}{left}; {t.restarts} restart(s); {verdict}", flush=True)
+            print(f"trial {i:2d}: {what}{left}; {verdict}", flush=True)
         killed = [t for t in trials if t.killed]
         ok = sum(t.survived for t in killed)
         print(f"survived {ok} of {len(killed)} kills with a bit-identical result ({len(trials)} trials)")

@@ -11,10 +11,14 @@ from dyngen.cli import add_common, emit, parse_size
 from dyngen.errors import UsageError, VideoError
 
 REFERENCE_HELP = (
-    "Reference points, on the same scale: 'observed vs itself' scores the observed clip's first half against its "
-    "second half (what a perfect synthesis can hope for), 'static' scores its first frame repeated (a frozen "
-    "synthesis). Metrics: "
+    "Reference points, on the same scale: 'observed vs itself' scores the observed clip's first half against its\n"
+    "second half (what a perfect synthesis can hope for), 'static' scores its first frame repeated (a frozen\n"
+    "synthesis). With --json, non-finite values (0/0, x/0) are null.\n\nmetrics:\n"
 )
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the description's line breaks (one metric per line) and show the defaults."""
 
 
 def read_synthesized(path: str | Path, sample: int) -> np.ndarray:
@@ -88,11 +92,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
         help="score a synthesized video against the observed one",
-        description="Score a synthesized video against the observed (training) video with pixel metrics. "
+        description="Score a synthesized video against the observed (training) video with pixel metrics.\n"
         + REFERENCE_HELP
-        + "; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
-        + ". With --json, non-finite values are null.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        + "\n".join(f"  {k}: {v}" for k, v in DESCRIPTIONS.items()),
+        formatter_class=_Formatter,
     )
     p.add_argument("synthesized", help="the synthesized video (any readable format; .npy may hold (K, T, H, W, 3))")
     p.add_argument("observed", help="the observed video, or a run directory (its training video)")
