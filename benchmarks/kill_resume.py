@@ -102,7 +102,7 @@ class Trial:
     phases: list[str]  # what each signal interrupted: "startup", "before the first checkpoint", "checkpoint at epoch N"
     leftovers: list[str]  # temporary files the signals left behind
     returncodes: list[int]  # of the interrupted processes (negative: killed by that signal)
-    stderr: str  # of the last interrupted process
+    stderr: str  # of the interrupted processes
     diffs: list[str]  # what differs from the reference; empty when bit-identical
 
     @property
@@ -153,10 +153,10 @@ def kill_and_resume(
     epochs: int,
     reference: tuple[dict, dict, list],
     waits: list[Callable[[subprocess.Popen, Path], None]],
-    sig: int = signal.SIGKILL,
+    signals: list[int] | None = None,
 ) -> Trial:
-    """Train, send ``sig`` when ``waits[0](proc, run)`` returns, continue (and signal again at ``waits[1]``, ...),
-    continue to the end, and compare the result with ``reference``.
+    """Train, send ``signals[0]`` (default SIGKILL) when ``waits[0](proc, run)`` returns, continue (and signal
+    again at ``waits[1]``, ...), continue to the end, and compare the result with ``reference``.
 
     A process is continued as a user would: ``--resume`` when the run has its config, else the
     original command again. A process that ends before its moment is not signalled.
@@ -170,8 +170,8 @@ def kill_and_resume(
             waits[i](proc, run)
         if i < len(waits) and proc.poll() is None:
             trial.delays.append(time.perf_counter() - t0)
-            proc.send_signal(sig)
-            trial.stderr = proc.communicate()[1].decode()
+            proc.send_signal(signals[i] if signals else signal.SIGKILL)
+            trial.stderr += proc.communicate()[1].decode()
             trial.returncodes.append(proc.returncode)
             trial.phases.append(_phase(run))
             trial.leftovers += sorted(str(p.relative_to(run)) for p in run.rglob(".*.tmp-*")) if run.exists() else []

@@ -22,6 +22,7 @@ extension, or ending in ``/``).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,9 +31,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dyngen.errors import VideoError
+from dyngen.errors import UsageError, VideoError
+from dyngen.io.decode import IMAGE_EXTS, decode_video, read_folder, read_image, read_npy, too_few
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+log = logging.getLogger(__name__)
 VIDEO_WRITE_EXTS = (".mp4", ".gif", ".npy")
 
 Size = int | tuple[int, int] | None
@@ -41,9 +43,10 @@ Size = int | tuple[int, int] | None
 def _hw(size: Size) -> tuple[int, int] | None:
     if size is None:
         return None
-    if isinstance(size, int):
-        return (size, size)
-    return (int(size[0]), int(size[1]))
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else (size[0], size[1])
+    if int(h) < 1 or int(w) < 1:
+        raise UsageError(f"size must be positive, got {size}")
+    return (int(h), int(w))
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -71,93 +74,26 @@ def resize(frames: np.ndarray, size: Size) -> np.ndarray:
     return y.permute(0, 2, 3, 1).contiguous().numpy()
 
 
-def _as_rgb_uint8(a: np.ndarray, source: str) -> np.ndarray:
-    """Bring an array to uint8 ``(T, H, W, 3)``: gray is repeated, alpha dropped, 16-bit scaled."""
-    if a.dtype == np.bool_:
-        a = a.astype(np.uint8) * 255
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim == 3:
-        a = a[None] if a.shape[-1] in (3, 4) and a.shape[0] > 4 else a[..., None]
-    if a.ndim != 4 or a.shape[-1] not in (1, 2, 3, 4):
-        raise VideoError(
-            f"{source}: array of shape {tuple(a.shape)} is not a video; expected (T, H, W, 3), (T, H, W) or (H, W, 3)"
-        )
-    if a.shape[-1] in (1, 2):  # gray (+ alpha)
-        a = np.repeat(a[..., :1], 3, axis=-1)
-    a = a[..., :3]
-    if np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise VideoError(f"{source}: array contains NaN or infinite values; clean it before use")
-        scale = 255.0 if a.max(initial=0) <= 1.0 else 1.0
-        a = np.clip(a * scale, 0, 255).round().astype(np.uint8)
-    elif a.dtype == np.uint16:
-        a = (a.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    elif a.dtype != np.uint8:
-        if a.min(initial=0) < 0 or a.max(initial=0) > 255:
-            raise VideoError(f"{source}: integer values outside 0..255 (dtype {a.dtype}); rescale to uint8")
-        a = a.astype(np.uint8)
-    return np.ascontiguousarray(a)
+class _Resizer:
+    """Resizes frames one at a time as they are read, so a long or huge source never sits in memory at
+    full size; says once when the frames are upscaled a lot or change aspect ratio."""
 
+    def __init__(self, hw: tuple[int, int] | None, source: Path) -> None:
+        self.hw, self.source, self.told = hw, source, False
 
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            mode = im.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                a = np.asarray(im, dtype=np.uint16 if mode.startswith("I;16") else np.int64)
-                if a.dtype != np.uint16:
-                    a = (np.clip(a, 0, 65535)).astype(np.uint16)
-                return _as_rgb_uint8(a, str(path))[0]
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise VideoError(f"{path}: cannot read image ({e}); is it a valid PNG/JPG file?") from None
-
-
-def _select(frames_all: list[np.ndarray], src_fps: float | None, fps: float | None, start: int) -> list[np.ndarray]:
-    step = 1.0 if (fps is None or not src_fps) else src_fps / fps
-    n = len(frames_all)
-    out, i = [], 0
-    while True:
-        j = start + round(i * step)
-        if j >= n:
-            return out
-        out.append(frames_all[j])
-        i += 1
-
-
-def _decode(path: Path, need: int | None) -> tuple[list[np.ndarray], float | None]:
-    import av
-
-    try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError) as e:
-        raise VideoError(
-            f"{path}: cannot open as a video ({e.__class__.__name__}: {e}); is the file a video?"
-        ) from None
-    with container:
-        if not container.streams.video:
-            raise VideoError(f"{path}: the file has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        src_fps = float(stream.average_rate) if stream.average_rate else None
-        frames: list[np.ndarray] = []
-        try:
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if need is not None and len(frames) >= need:
-                    break
-        except (av.FFmpegError, ValueError) as e:
-            if not frames:
-                raise VideoError(
-                    f"{path}: cannot decode any frame ({e}); the file may be corrupt or truncated"
-                ) from None
-            # A truncated file: keep the frames that decoded.
-    if not frames:
-        raise VideoError(f"{path}: the video has no decodable frames")
-    return frames, src_fps
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        if self.hw is None:
+            return frame
+        if not self.told:
+            self.told = True
+            (h, w), (th, tw) = frame.shape[:2], self.hw
+            if h * w * 16 <= th * tw:
+                log.warning(
+                    "%s: frames are only %dx%d; upscaled to %dx%d, which adds no detail", self.source, h, w, th, tw
+                )
+            elif abs((h / w) / (th / tw) - 1) > 0.01:
+                log.info("%s: %dx%d frames resized to %dx%d change their aspect ratio", self.source, h, w, th, tw)
+        return resize(frame[None], self.hw)[0]
 
 
 def read_video(
@@ -170,63 +106,57 @@ def read_video(
 ) -> np.ndarray:
     """Read a video as uint8 ``(T, H, W, 3)``.
 
+    Memory stays near the size of the output: frames are resized as they are decoded,
+    only the frames used are read from a folder or ``.npy``, and decoding stops once
+    enough frames are in.
+
     Args:
         path: a video file, a folder of image frames, an image, or a ``.npy`` array.
         size: output size, ``S`` for ``S x S`` or ``(H, W)``; ``None`` keeps the source size.
         frames: number of frames to return; ``None`` returns all. Asking for more
             frames than the source has (after ``start`` and ``fps``) is an error.
         start: index of the first frame (after resampling to ``fps``).
-        fps: resample time to this frame rate by picking the nearest source
-            frames; ``None`` keeps every frame. Ignored for sources without a rate.
+        fps: resample time to this frame rate, by timestamp (nearest frame), so variable
+            frame rates come out even; ``None`` keeps every frame. Ignored for sources
+            without timing (folders, images, ``.npy``).
 
     Returns:
         uint8 array ``(T, H, W, 3)``.
 
     Raises:
+        UsageError: ``size``, ``frames``, ``start`` or ``fps`` out of range.
         VideoError: the source is missing, unreadable, or too short.
     """
     p = Path(path)
     if start < 0:
-        raise VideoError(f"start must be >= 0, got {start}")
+        raise UsageError(f"start must be >= 0, got {start}")
     if frames is not None and frames < 1:
-        raise VideoError(f"frames must be >= 1, got {frames}")
+        raise UsageError(f"frames must be >= 1, got {frames}")
+    if fps is not None and not 0 < fps < float("inf"):
+        raise UsageError(f"fps must be a positive number, got {fps}")
+    resizer = _Resizer(_hw(size), p)
     if not p.exists():
         raise VideoError(f"{p}: no such file or folder")
-    src_fps: float | None = None
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)
-        if not files:
-            raise VideoError(f"{p}: the folder holds no image frames ({', '.join(IMAGE_EXTS)})")
-        imgs = [_read_image(f) for f in files]
-        shapes = {im.shape for im in imgs}
-        if len(shapes) > 1:
-            raise VideoError(f"{p}: the frames have different sizes {sorted(shapes)}; all frames must match")
-        all_frames = list(np.stack(imgs))
+        out = read_folder(p, resizer, frames, start)
+    elif not p.is_file():
+        raise VideoError(f"{p}: not a regular file or folder")
+    elif p.stat().st_size == 0:
+        raise VideoError(f"{p}: the file is empty (0 bytes)")
     elif p.suffix.lower() == ".npy":
-        try:
-            a = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:
-            raise VideoError(f"{p}: cannot read as a .npy array ({e})") from None
-        all_frames = list(_as_rgb_uint8(a, str(p)))
+        out = read_npy(p, resizer, frames, start)
     elif p.suffix.lower() in IMAGE_EXTS:
-        all_frames = [_read_image(p)]
+        if frames not in (None, 1) or start > 0:
+            raise too_few(p, max(0, 1 - start), frames or 1, start, 1)
+        out = [resizer(read_image(p))]
     else:
-        if p.stat().st_size == 0:
-            raise VideoError(f"{p}: the file is empty (0 bytes)")
-        need = None if (frames is None or fps is not None) else start + frames
-        all_frames, src_fps = _decode(p, need)
-    picked = _select(all_frames, src_fps, fps, start)
-    if frames is not None:
-        if len(picked) < frames:
-            raise VideoError(
-                f"{p}: asked for {frames} frames from frame {start}, but the source has only {len(picked)} "
-                f"(of {len(all_frames)} in total); ask for fewer frames (--frames) or an earlier start"
-            )
-        picked = picked[:frames]
-    if not picked:
+        picker = decode_video(p, resizer, frames, start, fps)
+        out = picker.out
+        if frames is not None and len(out) < frames:
+            raise too_few(p, len(out), frames, start, picker.ticks)
+    if not out:
         raise VideoError(f"{p}: no frames left after start={start}")
-    out = np.stack(picked)
-    return resize(out, size)
+    return np.stack(out)
 
 
 def video_fps(path: str | os.PathLike, default: float = 25.0) -> float:
