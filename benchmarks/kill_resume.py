@@ -9,7 +9,7 @@ uninterrupted run's and the metrics (without wall-clock times) are equal.
 
 Usage::
 
-    python benchmarks/kill_resume.py [--trials 20] [--epochs 100] [--seed 0] [--keep DIR]
+    python benchmarks/kill_resume.py [--kills 20] [--epochs 100] [--seed 0] [--keep DIR]
 
 It prints one line per trial (when it was killed, what the kill left behind)
 and the count of kills survived with the identical result.
@@ -197,7 +197,12 @@ def make_clip(path: Path) -> Path:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument(
+        "--kills",
+        type=int,
+        default=20,
+        help="trials that end in a kill (a trial whose run ends first is counted apart and another is drawn)",
+    )
     ap.add_argument("--epochs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--keep", default=None, help="work in this folder and keep it (default: a temporary one)")
@@ -212,7 +217,8 @@ def main() -> int:
         )
         rng = np.random.default_rng(a.seed)
         trials = []
-        for i in range(a.trials):
+        i = 0
+        while sum(t.killed for t in trials) < a.kills and i < 3 * a.kills:
             delay = float(rng.uniform(0.8 * ref.created_s, ref.total_s))  # some kills while the run is made
             t = kill_and_resume(video, work / f"trial{i:02d}", a.epochs, ref.state, [after_delay(delay)])
             trials.append(t)
@@ -220,6 +226,7 @@ def main() -> int:
             what = f"killed at {t.delays[0]:5.2f} s ({t.phases[0]})" if t.killed else f"finished before {delay:.2f} s"
             left = f", left {', '.join(t.leftovers)}" if t.leftovers else ""
             print(f"trial {i:2d}: {what}{left}; {verdict}", flush=True)
+            i += 1
         killed = [t for t in trials if t.killed]
         ok = sum(t.survived for t in killed)
         print(f"survived {ok} of {len(killed)} kills with a bit-identical result ({len(trials)} trials)")

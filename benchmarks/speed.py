@@ -15,11 +15,13 @@ generator widths 512..64 with BatchNorm, windows of 30, 15 Langevin steps,
     python benchmarks/speed.py --epochs 3 --set precision=bf16      # a TrainConfig switch for dyngen
     python benchmarks/speed.py --only dyngen --epochs 1 --size 150 --frames 70 --window 70 --sigma 0.5
 
-Prints seconds per epoch of each, the ratio dyngen / baseline, the training
+Prints seconds per epoch of each (the median over the timed epochs, their
+minimum, and the process's CPU seconds, which a busy shared machine disturbs
+less), the ratio dyngen / baseline, the training
 reconstruction error (MSE on [-1, 1] and PSNR, from the last epoch) of each
 after the same number of epochs, and peak memory: on CUDA
 ``torch.cuda.max_memory_allocated``; on the CPU the peak resident set size
-(``ru_maxrss``) of a child process that runs one epoch of one implementation
+(``VmHWM``) of a child process that runs one epoch of one implementation
 alone, since one process's peak cannot be split between two implementations.
 """
 
@@ -125,10 +127,12 @@ def load_frames(args: argparse.Namespace) -> torch.Tensor:
 
 
 def setup(args: argparse.Namespace, device: torch.device) -> dict:
-    overrides = dict(kv.split("=", 1) for kv in args.set)
-    defaults = TrainConfig()
-    typed = {k: type(getattr(defaults, k))(v) if not isinstance(getattr(defaults, k), bool) else v in ("1", "true", "True")
-             for k, v in overrides.items()}  # fmt: skip
+    defaults, typed = TrainConfig(), {}
+    for key, value in (kv.split("=", 1) for kv in args.set):
+        if not hasattr(defaults, key):
+            raise SystemExit(f"--set {key}: not a TrainConfig option; allowed: {', '.join(defaults.to_dict())}")
+        kind = type(getattr(defaults, key))
+        typed[key] = value.lower() in ("1", "true") if kind is bool else kind(value)
     cfg = TrainConfig(
         window=args.window, sigma=args.sigma, langevin_steps=args.langevin_steps, learn_steps=args.learn_steps,
         seed=args.seed, **typed,
@@ -147,20 +151,34 @@ def setup(args: argparse.Namespace, device: torch.device) -> dict:
     }
 
 
-def run_epoch(name: str, state: dict) -> tuple[float, dict[str, float]]:
+def run_epoch(name: str, state: dict) -> tuple[float, float, dict[str, float]]:
+    """One epoch of ``name``: wall seconds, CPU seconds of this process (all threads), metrics."""
     model, opt, chains, g = state[name]
     sync = torch.cuda.synchronize if state["frames"].is_cuda else (lambda: None)
     sync()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     if name == "dyngen":
         m = abptt_epoch(model, opt, state["frames"], chains, state["cfg"], generator=g)
     else:
         m = plain_epoch(model, opt, state["frames"], chains, state["cfg"], g)
     sync()
-    return time.perf_counter() - t, m
+    return time.perf_counter() - t, time.process_time() - c, m
 
 
-def child_peak_rss(name: str) -> float:
+def peak_rss_mib() -> float:
+    """This process's peak resident set size in MiB (``VmHWM``; ``ru_maxrss`` where /proc is missing).
+
+    ``ru_maxrss`` alone would not do for a child process: Linux carries the
+    parent's peak over into it across fork and exec.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_peak_rss(name: str) -> dict:
     """Peak RSS (MiB) of a child process that runs one epoch of ``name`` alone, and its RSS before the epoch."""
     argv = [a for a in sys.argv[1:] if a != "--no-memory"]
     cmd = [sys.executable, __file__, *argv, "--only", name, "--epochs", "1", "--warmup", "0", "--no-memory", "--json"]
@@ -194,23 +212,26 @@ def main() -> None:
     names = [args.only] if args.only else ["dyngen", "baseline"]
 
     state = setup(args, device)
-    rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_setup = peak_rss_mib()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     metrics: dict[str, dict] = {}
     peak_cuda: dict[str, float] = {}
     for epoch in range(args.warmup + args.epochs):
         for n in names if epoch % 2 == 0 else names[::-1]:  # A B, B A, ...: neither always goes first
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            dt, metrics[n] = run_epoch(n, state)
+            dt, dc, metrics[n] = run_epoch(n, state)
             if device.type == "cuda":
                 peak_cuda[n] = max(peak_cuda.get(n, 0.0), torch.cuda.max_memory_allocated() / 2**20)
             if epoch >= args.warmup:
                 times[n].append(dt)
+                cpu[n].append(dc)
             if not args.json:
-                print(f"epoch {epoch + 1:3d} {n:8s} {dt:7.3f} s  mse {metrics[n]['mse']:.5f}", flush=True)
+                mse = metrics[n]["mse"]
+                print(f"epoch {epoch + 1:3d} {n:8s} {dt:7.3f} s (cpu {dc:7.3f} s)  mse {mse:.5f}", flush=True)
 
     result = {
         "settings": {k: getattr(args, k) for k in ("size", "frames", "window", "langevin_steps", "learn_steps",
@@ -220,15 +241,16 @@ def main() -> None:
     }  # fmt: skip
     for n in names:
         result[n] = {
-            "s_per_epoch": float(np.mean(times[n])) if times[n] else None,
+            "s_per_epoch": float(np.median(times[n])) if times[n] else None,
             "s_per_epoch_min": float(np.min(times[n])) if times[n] else None,
+            "cpu_s_per_epoch": float(np.median(cpu[n])) if cpu[n] else None,
             "mse": metrics[n]["mse"],
             "psnr": metrics[n]["psnr"],
         }
         if device.type == "cuda":
             result[n]["peak_cuda_mib"] = peak_cuda[n]
         elif args.only:
-            result[n]["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            result[n]["peak_rss_mib"] = peak_rss_mib()
             result[n]["rss_before_training_mib"] = rss_setup
     if device.type == "cpu" and not args.only and not args.no_memory:
         for n in names:
@@ -237,6 +259,8 @@ def main() -> None:
             result[n]["rss_before_training_mib"] = child["rss_before_training_mib"]
     if not args.only and times["dyngen"]:
         result["ratio"] = result["dyngen"]["s_per_epoch"] / result["baseline"]["s_per_epoch"]
+        result["ratio_min"] = result["dyngen"]["s_per_epoch_min"] / result["baseline"]["s_per_epoch_min"]
+        result["ratio_cpu"] = result["dyngen"]["cpu_s_per_epoch"] / result["baseline"]["cpu_s_per_epoch"]
         result["mse_ratio"] = result["dyngen"]["mse"] / result["baseline"]["mse"]
     if args.json:
         print(json.dumps(result))
@@ -251,11 +275,16 @@ def main() -> None:
             mem = f", peak RSS {r['peak_rss_mib']:.0f} MiB ({r['rss_before_training_mib']:.0f} before training)"
         if "peak_cuda_mib" in r:
             mem = f", peak CUDA memory {r['peak_cuda_mib']:.0f} MiB"
-        sec = "-" if r["s_per_epoch"] is None else f"{r['s_per_epoch']:.3f}"
+        sec = (
+            "-"
+            if r["s_per_epoch"] is None
+            else (f"{r['s_per_epoch']:.3f} (min {r['s_per_epoch_min']:.3f}, cpu {r['cpu_s_per_epoch']:.3f})")
+        )
         print(f"{n:8s}: {sec} s/epoch, after {args.warmup + args.epochs} epochs mse {r['mse']:.5f} "
               f"({r['psnr']:.2f} dB){mem}")  # fmt: skip
     if "ratio" in result:
-        print(f"ratio dyngen/baseline: {result['ratio']:.3f} s/epoch, {result['mse_ratio']:.3f} mse")
+        print(f"ratio dyngen/baseline: {result['ratio']:.3f} s/epoch (median; min {result['ratio_min']:.3f}, "
+              f"cpu {result['ratio_cpu']:.3f}), {result['mse_ratio']:.3f} mse")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -16,6 +16,14 @@ each batch of videos and each truncation window of ``window`` frames:
 
 A video whose length is not a multiple of ``window`` ends with a shorter
 window; no frame is dropped.
+
+Speed switches in ``TrainConfig`` (measured in docs/performance.md) change how
+the same computation runs, never the algorithm: ``fast_deconv`` (the
+generator's small-input layers as matrix products, on by default) and
+``precision`` (``"tf32"`` by default: float32, with TF32 tensor cores on CUDA;
+``"fp32"``: strict float32; ``"bf16"``: bfloat16 autocast of the forward
+passes). Langevin never computes parameter gradients (``frozen``), and the
+loop reads results back from the device once per epoch, not per step.
 """
 
 from __future__ import annotations
@@ -30,6 +38,8 @@ import torch
 from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error
 from dyngen.errors import UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator
+
+PRECISIONS = ("tf32", "fp32", "bf16")
 
 
 @dataclass
@@ -50,6 +60,13 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 25  # epochs
     preview_every: int = 100  # epochs; 0 disables previews
+    # speed switches (docs/performance.md); they change how, not what, is computed
+    fast_deconv: bool = True  # the generator's small-input layers as matrix products (equal up to rounding)
+    precision: str = "tf32"  # "tf32" (fp32; TF32 tensor cores on CUDA), "fp32" (strict), "bf16" (autocast)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"unknown precision '{self.precision}'; allowed: {', '.join(PRECISIONS)}")
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
@@ -101,6 +118,26 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
             p.requires_grad_(f)
 
 
+@contextlib.contextmanager
+def speed_settings(model: DynamicGenerator, config: TrainConfig, device: torch.device) -> Iterator[None]:
+    """Apply ``config``'s speed switches for the duration of an epoch, then restore what was there."""
+    fast, tf32 = model.generator.fast_deconv, torch.backends.cuda.matmul.allow_tf32
+    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    model.generator.fast_deconv = config.fast_deconv
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.precision != "fp32"
+    try:
+        yield
+    finally:
+        model.generator.fast_deconv = fast
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32, cudnn_tf32
+
+
+def autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager:
+    """bfloat16 autocast of the forward passes when ``config.precision == "bf16"`` (energies stay float32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
 def windows(t: int, window: int) -> list[tuple[int, int]]:
     """``[(t0, t1), ...]`` covering ``range(t)`` in windows of ``window`` frames (the last may be shorter)."""
     if window < 1:
@@ -138,10 +175,31 @@ def abptt_epoch(
         ``loss`` (the learning objective per frame), ``mse`` (per observed value, on the
         [-1, 1] scale) and ``psnr`` (dB), from the last learning step of each window.
     """
+    with speed_settings(model, config, frames.device):
+        sq_sum = _epoch(model, optimizer, frames, chains, config, observed, generator).item()  # one read-back
+    count = frames.numel() if observed is None else observed.sum().item() * frames.shape[2]
+    mse = sq_sum / max(count, 1.0)
+    loss = sq_sum / (2 * config.sigma**2 * frames.shape[0] * frames.shape[1])  # the learning objective per frame
+    return {"loss": loss, "mse": mse, "psnr": psnr_from_mse(mse)}
+
+
+def _epoch(
+    model: DynamicGenerator,
+    optimizer: torch.optim.Optimizer,
+    frames: torch.Tensor,
+    chains: Chains,
+    config: TrainConfig,
+    observed: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> torch.Tensor:
+    """The body of ``abptt_epoch``; returns the summed squared error of the windows' last learning steps."""
     n, t = frames.shape[:2]
     bs = config.batch_size or n
-    order = torch.randperm(n, generator=generator).tolist() if config.shuffle else list(range(n))
-    sq_sum, count, loss_sum, n_frames = 0.0, 0.0, 0.0, 0
+    if config.shuffle:
+        order = torch.randperm(n, generator=generator, device=generator.device if generator else "cpu").tolist()
+    else:
+        order = list(range(n))
+    sq_sum = torch.zeros((), dtype=torch.float64, device=frames.device)
     for b0 in range(0, n, bs):
         idx = torch.tensor(order[b0 : b0 + bs], device=frames.device)
         s_prev: torch.Tensor | None = None
@@ -156,9 +214,10 @@ def abptt_epoch(
                 z["appearance"] = a_fixed
 
             def energy(zz: dict[str, torch.Tensor], x=x, obs=obs, s_prev=s_prev) -> torch.Tensor:
-                return posterior_energy(
-                    model, x, zz, sigma=config.sigma, s_prev=s_prev, observed=obs, energy_scale=config.energy_scale
-                )
+                with autocast(config, frames.device):
+                    return posterior_energy(
+                        model, x, zz, sigma=config.sigma, s_prev=s_prev, observed=obs, energy_scale=config.energy_scale
+                    )
 
             with frozen(model):
                 z = langevin(energy, z, steps=config.langevin_steps, step_size=config.step_size, generator=generator)
@@ -173,16 +232,13 @@ def abptt_epoch(
             frames_in_window = x.shape[0] * x.shape[1]
             for _ in range(config.learn_steps):
                 optimizer.zero_grad(set_to_none=True)
-                recon, _ = model(s_start, z["noise"], a_fixed)
-                err = reconstruction_error(x, recon, obs)
+                with autocast(config, frames.device):
+                    recon, _ = model(s_start, z["noise"], a_fixed)
+                err = reconstruction_error(x, recon.float(), obs)
                 loss = err / (2 * config.sigma**2 * frames_in_window)
                 loss.backward()
                 optimizer.step()
-            sq_sum += err.item()
-            count += x.numel() if obs is None else obs.sum().item() * x.shape[2]
-            loss_sum += loss.item() * frames_in_window
-            n_frames += frames_in_window
+            sq_sum += err.detach()
             with torch.no_grad():
                 s_prev = model.transition.rollout(s_start, z["noise"])[:, -1]
-    mse = sq_sum / max(count, 1.0)
-    return {"loss": loss_sum / n_frames, "mse": mse, "psnr": psnr_from_mse(mse)}
+    return sq_sum

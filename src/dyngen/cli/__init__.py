@@ -75,7 +75,7 @@ def emit(args: argparse.Namespace, summary: dict[str, Any], lines: Sequence[str]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from dyngen.cli import demo, evaluate, recover, report, synthesize, train
+    from dyngen.cli import animate, demo, encode, evaluate, interpolate, recover, report, synthesize, train
 
     parser = _Parser(
         prog="dyngen",
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dyngen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, synthesize, demo, recover, evaluate, report):
+    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate):
         module.register(sub)
     return parser
 

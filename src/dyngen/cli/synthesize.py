@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import add_common, appearance, emit
+from dyngen.errors import UsageError
 
 
 def write_comparison(path: str | Path, observed, videos, *, labels: list[str], fps: float) -> list[Path]:
@@ -27,8 +28,13 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.tasks.train import resolve_device
 
     trained = load_run(args.run, resolve_device(args.device))  # a dynamic generator's or an LDS run
+    if appearance.wanted(args):  # --appearance, --motion-from, --grid, --grid-video
+        emit(args, *appearance.run(args, trained))
+        return 0
+    if args.out is None:
+        raise UsageError("--out is required (--grid and --grid-video alone need a run with appearance vectors)")
     videos = synthesize_any(
-        trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start, video=args.video,
+        trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start or "inferred", video=args.video,
         noise_scale=args.noise_scale,
     )  # fmt: skip
     frames = to_uint8(videos)
@@ -56,13 +62,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run", help="a run directory made by 'dyngen train' (--model dg or lds)")
-    p.add_argument("--out", required=True, help="output: .mp4, .gif, .npy, or a folder for PNG frames")
+    p.add_argument("--out", default=None, help="output: .mp4, .gif, .npy, or a folder for PNG frames (required "
+                   "unless --grid or --grid-video is given)")  # fmt: skip
     p.add_argument("--frames", type=int, required=True, help="frames per synthesized video (any length)")
     p.add_argument("--num", type=int, default=1, help="number of videos")
-    p.add_argument("--start", default="inferred", choices=["inferred", "random"], help="initial state s_0")
+    p.add_argument("--start", default=None, choices=["inferred", "random"],
+                   help="initial state s_0 (default: inferred, or random with --appearance)")  # fmt: skip
     p.add_argument("--video", default="0", help="training video (name or index) whose s_0 (and appearance) to use")
     p.add_argument("--noise-scale", type=float, default=1.0, help="scale of the fresh noise xi (1 = the prior)")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
     p.add_argument("--compare", default=None, help="also write observed | samples side by side here (+ a .png grid)")
+    appearance.add_appearance_options(p)
     add_common(p)
     p.set_defaults(func=command)

@@ -57,6 +57,8 @@ def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu"
 
 def resolve(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """The preset's settings with the command-line overrides applied."""
+    from dyngen.tasks.train import check_train_config
+
     cfg = get_preset(args.preset)
     for flag, (group, key, _, _) in OVERRIDES.items():
         value = getattr(args, flag[2:].replace("-", "_"), None)
@@ -70,8 +72,6 @@ def resolve(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         cfg["train"]["seed"] = args.seed
     size = cfg["data"]["size"]
     cfg["model"]["height"], cfg["model"]["width"] = (size, size) if isinstance(size, int) else size
-    from dyngen.tasks.train import check_train_config
-
     DynamicGenerator(ModelConfig.from_dict(cfg["model"]))  # fail on impossible settings before reading any video
     check_train_config(TrainConfig.from_dict(cfg["train"]))
     check_data_options(cfg["data"]["frames"], args)
@@ -119,8 +119,8 @@ def graceful_stop() -> Iterator[StopRequest]:
 
 
 def raise_if_interrupted(stop: StopRequest, trained) -> None:
-    """After a stop by signal: raise Interrupted (exit code 130 for Ctrl-C) saying how to resume."""
-    if stop.signum is None:
+    """After a stop by signal before the last epoch: raise Interrupted (exit code 130 for Ctrl-C) with how to resume."""
+    if stop.signum is None or trained.epoch >= int(trained.config["train"]["epochs"]):
         return
     name = "Ctrl-C" if stop.signum == signal.SIGINT else signal.Signals(stop.signum).name
     raise Interrupted(

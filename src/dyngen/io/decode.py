@@ -24,6 +24,12 @@ MAX_PIXELS = 2**27  # per frame (16384 x 8192); a larger claim comes from a dama
 Resize = Callable[[np.ndarray], np.ndarray]  # uint8 (H, W, 3) -> uint8 (h, w, 3)
 
 
+def _reason(e: BaseException) -> str:
+    """A decoder's error in a few words: FFmpeg's ``strerror`` without its errno and path, else the message."""
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return f"{type(e).__name__}: {text}" if type(e).__name__ not in text else text
+
+
 def check_pixels(h: int, w: int, source: object) -> None:
     if h < 1 or w < 1 or h * w > MAX_PIXELS:
         raise VideoError(
@@ -40,6 +46,11 @@ def video_view(a: np.ndarray, source: str) -> np.ndarray:
         a = a[None]
     if a.ndim == 3:
         a = a[None] if a.shape[-1] in (3, 4) and a.shape[0] > 4 else a[..., None]
+    if a.ndim == 5 and a.shape[-1] in (1, 3, 4):
+        raise VideoError(
+            f"{source}: the array holds {a.shape[0]} videos (shape {tuple(a.shape)}, (K, T, H, W, C)); "
+            "give one video: save np.load(...)[k] on its own"
+        )
     if a.ndim != 4 or a.shape[-1] not in (1, 2, 3, 4):
         raise VideoError(
             f"{source}: array of shape {tuple(a.shape)} is not a video; expected (T, H, W, 3), (T, H, W) or (H, W, 3)"
@@ -56,7 +67,7 @@ def as_rgb_uint8(a: np.ndarray, source: str) -> np.ndarray:
     Floats in [0, 1] are scaled by 255, other floats are taken as 0..255 and clipped;
     NaN or infinity is an error.
     """
-    a = np.asarray(video_view(a, source))
+    a = np.array(video_view(a, source))  # a copy: read from a mapped file, and writable
     if a.dtype == np.bool_:
         a = a.astype(np.uint8) * 255
     if a.shape[-1] in (1, 2):  # gray (+ alpha)
@@ -76,23 +87,29 @@ def as_rgb_uint8(a: np.ndarray, source: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def read_image(path: Path) -> np.ndarray:
-    """One image as uint8 ``(H, W, 3)``: gray repeated, alpha dropped, 16-bit and float scaled."""
+def read_image(path: Path, target: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image as uint8 ``(H, W, 3)`` (gray repeated, alpha dropped, 16-bit and float scaled), and its
+    size on disk. With a ``target`` size far smaller, the image is first box-reduced by an integer factor
+    to at least twice the target, which spares the memory and time of resizing a huge image in floats."""
     from PIL import Image
 
     try:
         with Image.open(path) as im:
             check_pixels(im.height, im.width, path)
+            size = (im.height, im.width)
+            k = min(im.height // (2 * target[0]), im.width // (2 * target[1])) if target else 1
+            if k >= 2 and im.mode in ("RGB", "RGBA", "L", "LA", "RGBX", "CMYK", "YCbCr"):
+                im = im.reduce(k)
             if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
                 a = np.clip(np.asarray(im, dtype=np.int64), 0, 65535).astype(np.uint16)
-                return as_rgb_uint8(a[None], str(path))[0]
+                return as_rgb_uint8(a[None], str(path))[0], size
             if im.mode == "F":
-                return as_rgb_uint8(np.asarray(im, dtype=np.float32)[None], str(path))[0]
-            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+                return as_rgb_uint8(np.asarray(im, dtype=np.float32)[None], str(path))[0], size
+            return np.array(im.convert("RGB"), dtype=np.uint8), size  # writable (asarray is read-only)
     except VideoError:
         raise
     except Exception as e:  # noqa: BLE001 - PIL raises many kinds of exception on a damaged file
-        raise VideoError(f"{path}: cannot read image ({type(e).__name__}: {e}); is it a valid image file?") from None
+        raise VideoError(f"{path}: cannot read image ({_reason(e)}); is it a valid image file?") from None
 
 
 def natural_key(path: Path) -> list:
@@ -107,7 +124,9 @@ def too_few(source: Path, got: int, frames: int, start: int, total: int) -> Vide
     )
 
 
-def read_folder(p: Path, resize_frame: Resize, frames: int | None, start: int) -> list[np.ndarray]:
+def read_folder(
+    p: Path, resize_frame: Resize, frames: int | None, start: int, target: tuple[int, int] | None = None
+) -> list[np.ndarray]:
     files = sorted((f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS and f.is_file()), key=natural_key)
     if not files:
         raise VideoError(f"{p}: the folder holds no image frames ({', '.join(IMAGE_EXTS)})")
@@ -116,11 +135,11 @@ def read_folder(p: Path, resize_frame: Resize, frames: int | None, start: int) -
         raise too_few(p, len(picked), frames, start, len(files))
     out, first = [], None
     for f in picked:
-        im = read_image(f)
-        first = first or (f, im.shape)
-        if im.shape != first[1]:
+        im, size = read_image(f, target)
+        first = first or (f, size)
+        if size != first[1]:
             raise VideoError(
-                f"{p}: frame {f.name} is {im.shape[0]}x{im.shape[1]} but {first[0].name} is "
+                f"{p}: frame {f.name} is {size[0]}x{size[1]} but {first[0].name} is "
                 f"{first[1][0]}x{first[1][1]}; all frames must match"
             )
         out.append(resize_frame(im))
@@ -131,7 +150,9 @@ def read_npy(p: Path, resize_frame: Resize, frames: int | None, start: int) -> l
     try:
         a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: only the frames used are read
     except Exception as e:  # noqa: BLE001 - numpy raises many kinds of exception on a damaged header
-        raise VideoError(f"{p}: cannot read as a .npy array ({type(e).__name__}: {e})") from None
+        if "Python objects" in str(e):
+            raise VideoError(f"{p}: the array holds Python objects (a pickle); only numeric arrays are read") from None
+        raise VideoError(f"{p}: cannot read as a .npy array ({_reason(e)})") from None
     v = video_view(a, str(p))
     picked = v[start : None if frames is None else start + frames]
     if frames is not None and len(picked) < frames:
@@ -204,7 +225,10 @@ def decode_video(path: Path, resize_frame: Resize, frames: int | None, start: in
     try:
         container = av.open(str(path))
     except Exception as e:  # noqa: BLE001 - FFmpeg's errors on a file that is not a video come in many kinds
-        raise VideoError(f"{path}: cannot open as a video ({type(e).__name__}: {e}); is the file a video?") from None
+        raise VideoError(
+            f"{path}: cannot open as a video ({_reason(e)}): not a video, or damaged (an .mp4 cut short "
+            "loses its index and cannot be read)"
+        ) from None
     with container:
         if not container.streams.video:
             raise VideoError(f"{path}: the file has no video stream")
@@ -226,9 +250,9 @@ def decode_video(path: Path, resize_frame: Resize, frames: int | None, start: in
             except Exception as e:  # noqa: BLE001 - a damaged or truncated stream
                 if not decoded:
                     raise VideoError(
-                        f"{path}: cannot decode any frame ({type(e).__name__}: {e}); the file may be damaged"
+                        f"{path}: cannot decode any frame ({_reason(e)}); the file may be damaged"
                     ) from None
-                log.warning("%s: decoding stopped after %d frames (%s); using those", path, decoded, e)
+                log.warning("%s: decoding stopped after %d frames (%s); using those", path, decoded, _reason(e))
                 break
             picker.add(rgb, t)
             decoded += 1

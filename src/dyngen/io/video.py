@@ -9,11 +9,19 @@ code min-max normalised every frame on its own; see PAPER.md section 4).
 Readable sources, chosen by the path:
 
 - video files decoded by PyAV (its wheel bundles FFmpeg): ``.mp4 .avi .mov
-  .mkv .webm .gif`` and anything else FFmpeg can demux;
-- a folder of ``.png``/``.jpg``/``.jpeg``/``.bmp`` frames, in sorted order;
+  .mkv .webm .gif`` and anything else FFmpeg can demux; variable frame rates
+  are resampled by timestamp; a truncated file gives the frames before the cut;
+- a folder of ``.png``/``.jpg``/``.jpeg``/``.bmp``/``.tif``/``.webp`` frames, in
+  natural order (``frame2`` before ``frame10``);
 - a single image (one frame);
 - ``.npy`` arrays of shape ``(T, H, W, 3)``, ``(T, H, W)`` or ``(H, W, 3)``,
-  uint8 or float in [0, 1] (or [0, 255] for floats above 1).
+  uint8 or float in [0, 1] (or [0, 255] for floats above 1), read memory-mapped.
+
+Gray is repeated to RGB, an alpha channel is dropped (the colour as stored),
+16-bit values are scaled to 8 bits; NaN or infinity in an array is an error.
+Frames are resized one by one as they are read, so a huge source costs one
+frame of memory. Anything a decoder cannot read raises ``VideoError`` (see
+``dyngen.io.decode`` and docs/robustness.md).
 
 Writable formats, chosen by the extension: ``.mp4`` (H.264), ``.gif``,
 ``.npy`` (uint8 ``(T, H, W, 3)``) and a folder of PNGs (a path without an
@@ -138,7 +146,7 @@ def read_video(
     if not p.exists():
         raise VideoError(f"{p}: no such file or folder")
     if p.is_dir():
-        out = read_folder(p, resizer, frames, start)
+        out = read_folder(p, resizer, frames, start, resizer.hw)
     elif not p.is_file():
         raise VideoError(f"{p}: not a regular file or folder")
     elif p.stat().st_size == 0:
@@ -148,7 +156,7 @@ def read_video(
     elif p.suffix.lower() in IMAGE_EXTS:
         if frames not in (None, 1) or start > 0:
             raise too_few(p, max(0, 1 - start), frames or 1, start, 1)
-        out = [resizer(read_image(p))]
+        out = [resizer(read_image(p, resizer.hw)[0])]
     else:
         picker = decode_video(p, resizer, frames, start, fps)
         out = picker.out

@@ -32,10 +32,19 @@ on the other frames in its batch (PAPER.md section 4, item 3):
   differences between states early in learning.
 - ``"group"``: GroupNorm, statistics per frame, in learning and synthesis alike.
 - ``"none"``: no normalisation.
+
+Speed (``fast_deconv``, on by default): the layers whose input is at most
+4x4 (the first three) are computed as matrix products (``conv_transpose_gemm``)
+instead of oneDNN's strided deconvolution, which runs at a fraction of the
+matrix-product rate on such small inputs. The result is the
+same transposed convolution up to float rounding (relative differences about
+1e-6); the parameters, and so checkpoints, are unchanged. Measurements are in
+docs/performance.md.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -45,6 +54,7 @@ from dyngen.errors import UsageError
 
 NORMS = ("batch", "group", "none")
 MAX_BASE = 8  # the largest base side the first layer may produce
+GEMM_MAX_INPUT = 16  # fast_deconv: layers with at most this many input pixels (4x4) use a matrix product
 
 
 def layer_plan(height: int, width: int) -> tuple[tuple[int, int], int] | None:
@@ -76,6 +86,47 @@ def _norm(kind: str, channels: int) -> nn.Module:
     return nn.Identity()
 
 
+@functools.lru_cache(maxsize=32)
+def _scatter(size: tuple[int, int], conv: tuple, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The 0/1 matrix ``(H W kh kw, H_out W_out)`` that adds each tap's value into its output pixel (col2im)."""
+    (h, w), ((kh, kw), (sh, sw), (ph, pw)) = size, conv
+    ho, wo = (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw
+    i, j, ki, kj = torch.meshgrid(torch.arange(h), torch.arange(w), torch.arange(kh), torch.arange(kw), indexing="ij")
+    oi, oj = (i * sh - ph + ki).flatten(), (j * sw - pw + kj).flatten()
+    keep = (oi >= 0) & (oi < ho) & (oj >= 0) & (oj < wo)
+    scatter = torch.zeros(h * w * kh * kw, ho * wo, dtype=dtype)
+    scatter[torch.arange(keep.numel())[keep], (oi * wo + oj)[keep]] = 1
+    return scatter.to(device)
+
+
+def conv_transpose_gemm(x: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tensor:
+    """``conv(x)`` as two matrix products: fast when ``x`` is spatially small.
+
+    The first product gives every tap's contribution, ``x (N H W, C_in) @ weight
+    (C_in, C_out kh kw)``; the second adds the contributions into the output
+    pixels with a constant 0/1 matrix (a col2im as a matrix product; its cost
+    grows as ``(H W)^2``, so this pays only for small inputs).
+
+    Args:
+        x: ``(N, C_in, H, W)``.
+        conv: a transposed convolution without groups, dilation or output padding.
+
+    Returns:
+        ``(N, C_out, H_out, W_out)``, equal to ``conv(x)`` up to float rounding.
+    """
+    n, c_in, h, w = x.shape
+    c_out, (kh, kw), (sh, sw), (ph, pw) = conv.out_channels, conv.kernel_size, conv.stride, conv.padding
+    scatter = _scatter((h, w), ((kh, kw), (sh, sw), (ph, pw)), x.device, x.dtype)
+    cols = x.permute(0, 2, 3, 1).reshape(n * h * w, c_in) @ conv.weight.reshape(c_in, -1)  # (N H W, C_out kh kw)
+    cols = cols.reshape(n, h * w, c_out, kh * kw).transpose(1, 2).reshape(n * c_out, -1)  # (N C_out, H W kh kw)
+    y = (cols @ scatter).reshape(n, c_out, (h - 1) * sh - 2 * ph + kh, (w - 1) * sw - 2 * pw + kw)
+    return y if conv.bias is None else y + conv.bias[:, None, None]
+
+
+def _gemm_ok(conv: nn.ConvTranspose2d) -> bool:
+    return conv.groups == 1 and conv.dilation == (1, 1) and conv.output_padding == (0, 0)
+
+
 class FrameGenerator(nn.Module):
     """``G``: ``(N, in_dim) -> (N, 3, H, W)`` in [-1, 1].
 
@@ -86,6 +137,8 @@ class FrameGenerator(nn.Module):
         max_channels: cap on the widths (the paper: 512).
         norm: ``"group"``, ``"batch"`` or ``"none"`` (see the module docstring).
         init_std: standard deviation of the initial weights (the paper: 0.005).
+        fast_deconv: compute the small-input layers by matrix products (see the module docstring);
+            an attribute that may be switched at any time.
     """
 
     def __init__(
@@ -97,8 +150,10 @@ class FrameGenerator(nn.Module):
         max_channels: int = 512,
         norm: str = "batch",
         init_std: float = 0.005,
+        fast_deconv: bool = True,
     ) -> None:
         super().__init__()
+        self.fast_deconv = fast_deconv
         if norm not in NORMS:
             raise UsageError(f"unknown norm '{norm}'; allowed: {', '.join(NORMS)}")
         h, w = size
@@ -118,8 +173,12 @@ class FrameGenerator(nn.Module):
             chans = [*wide(n), 3]
 
         layers: list[nn.Module] = []
-        c_in = in_dim
+        c_in, side = in_dim, (1, 1)
+        self._gemm_layers: set[int] = set()  # indices into self.net of the small-input layers
         for i, ((kh, kw), stride, pad) in enumerate(specs):
+            if side[0] * side[1] <= GEMM_MAX_INPUT:
+                self._gemm_layers.add(len(layers))
+            side = ((side[0] - 1) * stride - 2 * pad + kh, (side[1] - 1) * stride - 2 * pad + kw)
             c_out = chans[i]
             layers.append(nn.ConvTranspose2d(c_in, c_out, (kh, kw), stride, pad, bias=(i == len(specs) - 1)))
             if i < len(specs) - 1:
@@ -140,4 +199,9 @@ class FrameGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(N, in_dim) -> (N, 3, H, W)``."""
-        return self.net(z[:, :, None, None])
+        y = z[:, :, None, None]
+        if not self.fast_deconv:
+            return self.net(y)
+        for i, layer in enumerate(self.net):
+            y = conv_transpose_gemm(y, layer) if i in self._gemm_layers and _gemm_ok(layer) else layer(y)
+        return y

@@ -11,10 +11,13 @@ backward pass of a Langevin step or of a learning step):
 - **data**: the training videos as float32 (and the observed-pixel weights);
 - **latents**: s_0, xi and a for every video (small).
 
-The layer sizes come from the model itself, built on PyTorch's ``meta`` device
-(shapes only, no memory, no compute), so the estimate follows any change to
-the architecture. Measured against the real peak in the tests and the report
-(docs/robustness.md), it is within a factor of about 1.5 above the truth.
+The activations come from the model itself: the bytes autograd saves in a
+real forward pass of one and of two frames (on the CPU, a fraction of a
+second), so the estimate follows any change to the architecture or to how a
+layer is computed. ``ACTIVATION_FACTOR`` and ``WORKSPACE`` cover the
+gradient buffers and workspaces of the backward pass; they were calibrated
+against the measured peak memory of one epoch of the presets, which the
+estimate meets or exceeds by up to 1.5x (docs/robustness.md).
 
 ``check_training_memory`` compares the estimate with the memory available
 (``MemAvailable`` in ``/proc/meminfo`` and any cgroup limit on the CPU,
@@ -37,7 +40,8 @@ from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 
 log = logging.getLogger(__name__)
 
-ACTIVATION_FACTOR = 2.0  # saved activations + gradient buffers during the backward pass
+ACTIVATION_FACTOR = 3.0  # peak / saved activations: gradient buffers and workspaces of backward (measured)
+WORKSPACE = 32 * 2**20  # bytes of allocator and kernel workspace on top (measured on small presets)
 SKIP_ENV = "DYNGEN_SKIP_MEMORY_CHECK"
 FLOAT = 4  # bytes per float32
 
@@ -58,25 +62,36 @@ class MemoryEstimate:
         return self.activations + self.weights + self.data + self.latents
 
 
-def _frame_activation_elements(config: ModelConfig) -> tuple[int, int]:
-    """``(activation elements per frame, parameter count)``, from a model built on the meta device."""
-    with torch.device("meta"):
-        model = DynamicGenerator(config)
-        total = 0
+def _saved_bytes(model: DynamicGenerator, batch: int) -> int:
+    """Bytes autograd keeps for the backward pass of the frame generator on ``batch`` frames (weights apart)."""
+    seen = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    total = 0
 
-        def count(module: torch.nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            nonlocal total
-            if isinstance(output, torch.Tensor):
-                total += output.numel()
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        key = t.untyped_storage().data_ptr()
+        if key not in seen:  # a tensor saved by two operations is kept once
+            seen.add(key)
+            total += t.untyped_storage().nbytes()
+        return t
 
-        hooks = [m.register_forward_hook(count) for m in model.generator.modules() if not list(m.children())]
-        try:
-            model.generator(torch.zeros(1, config.appearance_dim + config.state_dim))
-        finally:
-            for h in hooks:
-                h.remove()
-    params = sum(p.numel() for p in model.parameters())
-    return total, params
+    z = torch.zeros(batch, model.appearance_dim + model.state_dim, requires_grad=True)
+    with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model.generator(z)
+    return total
+
+
+def _per_frame_and_fixed(config: ModelConfig) -> tuple[int, int, int]:
+    """``(saved bytes per frame, saved bytes independent of the frame count, parameter count)``.
+
+    Measured on the CPU with a real forward pass of 1 and 2 frames, so the estimate follows the
+    model's actual implementation, whatever it computes with.
+    """
+    with torch.random.fork_rng(devices=[]):  # building the model draws weights: leave the global RNG alone
+        model = DynamicGenerator(config).train()
+    one, two = _saved_bytes(model, 1), _saved_bytes(model, 2)
+    per_frame = max(two - one, 1)
+    return per_frame, max(one - per_frame, 0), sum(p.numel() for p in model.parameters())
 
 
 def estimate_training_memory(
@@ -94,13 +109,14 @@ def estimate_training_memory(
     Returns:
         The estimate, by kind, in bytes.
     """
-    per_frame_elems, params = _frame_activation_elements(config)
+    saved_per_frame, saved_fixed, params = _per_frame_and_fixed(config)
     batch = min(train_config.batch_size or videos, videos)
     in_window = batch * min(train_config.window, frames)
-    per_frame = int(per_frame_elems * FLOAT * ACTIVATION_FACTOR)
+    frame_bytes = 3 * config.height * config.width * FLOAT
+    per_frame = int(ACTIVATION_FACTOR * saved_per_frame + 2 * frame_bytes)  # + the energy's residual and square
     pixels = videos * frames * config.height * config.width
     return MemoryEstimate(
-        activations=per_frame * in_window,
+        activations=per_frame * in_window + int(ACTIVATION_FACTOR * saved_fixed) + WORKSPACE,
         weights=4 * params * FLOAT,
         data=pixels * 3 * FLOAT + (pixels * FLOAT if incomplete else 0) + pixels * 3,  # float, weights, uint8 copy
         latents=videos * (config.state_dim + frames * config.noise_dim + config.appearance_dim) * FLOAT * 3,
@@ -151,7 +167,7 @@ def available_memory(device: torch.device | str = "cpu") -> int | None:
 
 
 def _gb(n: float) -> str:
-    return f"{n / 2**30:.2f} GB"
+    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
 
 
 def check_training_memory(

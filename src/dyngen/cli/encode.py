@@ -1,0 +1,92 @@
+"""``dyngen encode``: the latents (a, s_0, xi) of a video outside the training set, the model frozen."""
+
+from __future__ import annotations
+
+import argparse
+
+from dyngen.cli import add_common, emit
+
+
+def add_encode_options(p: argparse.ArgumentParser, *, steps_flag: str = "--steps", steps: int = 300) -> None:
+    """Options of frozen-model Langevin inference (``dyngen.tasks.encode.EncodeConfig``)."""
+    g = p.add_argument_group("inference (Langevin with the model frozen)")
+    g.add_argument(
+        steps_flag, dest="steps", type=int, default=steps, help="Langevin steps (half sampling, half annealing)"
+    )
+    g.add_argument("--step-size", type=float, default=None, help="Langevin step delta (default: from the run)")
+    g.add_argument("--restarts", type=int, default=4, help="chains per input; the lowest energy wins")
+    g.add_argument(
+        "--init",
+        default="nearest",
+        choices=("nearest", "prior"),
+        help="start from the nearest training latents or N(0,I)",
+    )
+    g.add_argument("--sigma", type=float, default=None, help="observation noise in the energy (default: the run's)")
+
+
+def encode_config(args: argparse.Namespace):
+    from dyngen.tasks.encode import EncodeConfig
+
+    cfg = EncodeConfig(steps=args.steps, step_size=args.step_size, restarts=args.restarts, sigma=args.sigma,
+                       init=args.init)  # fmt: skip
+    cfg.check()
+    return cfg
+
+
+def command(args: argparse.Namespace) -> int:
+    import torch
+
+    from dyngen.algorithms.abptt import psnr_from_mse
+    from dyngen.io.video import to_uint8, video_fps, write_video
+    from dyngen.tasks.appearance import read_model_video
+    from dyngen.tasks.checkpoint import load_trained
+    from dyngen.tasks.encode import encode, save_latents
+    from dyngen.tasks.train import resolve_device
+
+    cfg = encode_config(args)
+    trained = load_trained(args.run, resolve_device(args.device))
+    video = read_model_video(trained, args.video, args.frames)
+    enc = encode(trained, video, config=cfg, seed=args.seed)
+    x = torch.from_numpy(video).permute(0, 3, 1, 2).float().div(127.5).sub(1)[None]
+    psnr = psnr_from_mse(float(enc.mse(x)[0]))
+    a = enc.appearance[0].cpu()
+    summary: dict = {"video": args.video, "frames": int(video.shape[0]), "psnr": round(psnr, 3),
+                     "energy": float(enc.energy[0]), "appearance": [round(v, 6) for v in a.tolist()]}  # fmt: skip
+    lines = [f"{args.video}: {video.shape[0]} frames encoded, reconstruction PSNR {psnr:.2f} dB"]
+    if trained.model.appearance_dim:
+        dist = (trained.chains.appearance.cpu() - a).norm(dim=1)
+        order = dist.argsort().tolist()
+        near = {trained.names[i]: round(float(dist[i]), 4) for i in order[:3]}
+        summary["nearest"] = near
+        lines.append("nearest training appearances: " + ", ".join(f"{k} ({v})" for k, v in near.items()))
+        lines.append("appearance: " + " ".join(f"{v:.4f}" for v in a.tolist()))
+    if args.out:
+        meta = {"run": str(trained.run.path), "video": str(args.video), "psnr": psnr}
+        summary["latents"] = str(save_latents(args.out, enc, metadata=meta))
+        lines.append(f"latents: {args.out}")
+    if args.reconstruct:
+        path = write_video(args.reconstruct, to_uint8(enc.reconstruction[0]), fps=video_fps(args.video))
+        summary["reconstruction"] = str(path)
+        lines.append(f"reconstruction: {path}")
+    emit(args, summary, lines)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "encode",
+        help="infer the latents (appearance a, s_0, noise) of a new video with a trained model frozen",
+        description="Infer the latents of a video outside the training set by Langevin on the posterior, the "
+        "model's parameters fixed, and print its appearance vector. The video is resized to the model's size "
+        "and cut to --frames (default: the training length). The latents file works as an appearance or "
+        "motion source: dyngen synthesize RUN --appearance LATENTS.safetensors.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run", help="a run directory made by 'dyngen train'")
+    p.add_argument("video", help="a video file, a folder of frames, an image or a .npy array")
+    p.add_argument("--out", default=None, help="write the latents here (.safetensors)")
+    p.add_argument("--reconstruct", default=None, help="write the reconstruction G(s_t, a) here (.mp4, .gif, .npy)")
+    p.add_argument("--frames", type=int, default=None, help="frames to encode (default: the run's training length)")
+    add_encode_options(p)
+    add_common(p)
+    p.set_defaults(func=command)

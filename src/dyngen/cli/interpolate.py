@@ -1,0 +1,55 @@
+"""``dyngen interpolate``: videos along a line between two appearances, with the same motion in every row."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dyngen.cli import add_common, emit
+from dyngen.cli.encode import add_encode_options, encode_config
+
+
+def command(args: argparse.Namespace) -> int:
+    from dyngen.io.grid import save_frame_grid, stack_rows
+    from dyngen.io.video import to_uint8, write_video
+    from dyngen.tasks.checkpoint import load_trained
+    from dyngen.tasks.interpolate import interpolate_appearance
+    from dyngen.tasks.train import resolve_device
+
+    cfg = encode_config(args)
+    trained = load_trained(args.run, resolve_device(args.device))
+    a, b = args.between
+    result = interpolate_appearance(
+        trained, a, b, steps=args.steps_rho, frames=args.frames, seed=args.seed, encode_config=cfg
+    )
+    rows = list(to_uint8(result.videos))
+    out = Path(args.out)
+    video = write_video(out, stack_rows(rows), fps=args.fps)
+    png = out.with_suffix(".png") if out.suffix else out.with_name(out.name + ".png")
+    labels = [f"rho={r:.2f}" for r in result.rhos]
+    grid = save_frame_grid(png, rows, labels=labels, title=f"{result.labels[0]} -> {result.labels[1]}")
+    summary = {"video": str(video), "grid": str(grid), "rhos": result.rhos, "frames": args.frames,
+               "between": list(result.labels)}  # fmt: skip
+    emit(args, summary, [f"wrote {video} (rho down the rows)", f"grid: {grid}"])
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "interpolate",
+        help="interpolate between two appearances of a run trained on many videos",
+        description="Render a_rho = (1 - rho) a_A + rho a_B for --steps values of rho in [0, 1], every row with "
+        "the same s_0 ~ N(0, I) and noise (from --seed), into one video with rho down the rows, and a PNG grid "
+        "(time across). A and B are training videos (name or index), 'random', video files outside the "
+        "training set (encoded with the model frozen) or latents files from 'dyngen encode'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
+    p.add_argument("--between", nargs=2, required=True, metavar=("A", "B"), help="the two appearances")
+    p.add_argument("--steps", dest="steps_rho", type=int, default=5, help="number of rho values (>= 2)")
+    p.add_argument("--frames", type=int, default=30, help="frames per video")
+    p.add_argument("--out", required=True, help="the grid video (.mp4, .gif, .npy); the PNG goes beside it")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
+    add_encode_options(p, steps_flag="--encode-steps")  # --steps counts the rho values here
+    add_common(p)
+    p.set_defaults(func=command)

@@ -1,0 +1,114 @@
+"""Animating a still image (PAPER.md section 3, experiment 5).
+
+With the model frozen, the still is the first frame of a one-frame video,
+``x_1 = G(F(s_0, xi_1), a)``. Its latents (a, s_0, xi_1) are inferred by
+Langevin (``dyngen.tasks.encode``: annealed, restarted, started from the
+nearest training frames), then the transition rolls forward with fresh noise:
+
+    s_1 = F(s_0, xi_1);  s_t = F(s_{t-1}, xi_t), xi_t ~ N(0, I) for t >= 2;  x_t = G([a ; s_t])
+
+so the first frame of the animation is the still's reconstruction. The
+model's parameters and buffers are checked to be bit-identical afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dyngen.errors import UsageError
+from dyngen.tasks.appearance import require_appearance
+from dyngen.tasks.checkpoint import Trained
+from dyngen.tasks.encode import EncodeConfig, Encoded, encode
+from dyngen.tasks.synthesize import synthesize
+
+ASPECT_TOLERANCE = 0.02  # relative difference of height/width ratios accepted as the same aspect
+
+
+@dataclass
+class Animation:
+    """Animated stills: the videos and the stills' inferred latents."""
+
+    videos: torch.Tensor  # (B, T, 3, H, W) in [-1, 1]; frame 0 reconstructs the still
+    latents: Encoded  # appearance (B, c), s0 (B, d), noise (B, 1, k)
+    first_frame_psnr: list[float]  # dB (peak-to-peak 2 on [-1, 1], i.e. 255 on 0..255)
+
+
+def check_aspect(image_size: tuple[int, int], model_size: tuple[int, int], name: str = "the image") -> None:
+    """UsageError when an image's aspect ratio differs from the model's frames' (naming both)."""
+    (h, w), (mh, mw) = image_size, model_size
+    if abs((h / w) / (mh / mw) - 1) > ASPECT_TOLERANCE:
+        raise UsageError(
+            f"{name} is {w}x{h} (width x height, aspect {w / h:.2f}) but the model makes {mw}x{mh} frames "
+            f"(aspect {mw / mh:.2f}); crop it to the model's aspect ratio (or allow a stretch: --stretch)"
+        )
+
+
+def state_snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every parameter and buffer."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_unchanged(model: torch.nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
+    """RuntimeError (a bug) unless every parameter and buffer equals the snapshot bit for bit."""
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, snapshot[k])]
+    if changed:
+        raise RuntimeError(f"bug: the frozen model changed during animation ({', '.join(changed[:5])})")
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float((a - b).square().mean())
+    return 10 * np.log10(4.0 / mse) if mse > 0 else float("inf")
+
+
+def animate(
+    trained: Trained,
+    stills: torch.Tensor | np.ndarray,
+    *,
+    frames: int,
+    seed: int = 0,
+    config: EncodeConfig | None = None,
+) -> Animation:
+    """Animate still images with a trained model of many videos, its parameters frozen.
+
+    Args:
+        trained: a loaded run with appearance vectors.
+        stills: uint8 ``(B, H, W, 3)`` / ``(H, W, 3)`` or float ``(B, 3, H, W)`` in [-1, 1], at the model's size.
+        frames: frames per animation (the first is the still's reconstruction).
+        seed: the seed of the inference and of the fresh noise.
+        config: the inference settings (``dyngen.tasks.encode.EncodeConfig``).
+
+    Returns:
+        The animations, the inferred latents and the first frames' PSNR against the stills.
+    """
+    require_appearance(trained, "animating a still")
+    if frames < 1:
+        raise UsageError(f"frames must be >= 1, got {frames}")
+    if isinstance(stills, np.ndarray) or stills.dtype == torch.uint8:
+        u = torch.as_tensor(np.asarray(stills))
+        u = u[None] if u.ndim == 3 else u
+        if u.ndim != 4 or u.shape[-1] != 3:
+            raise UsageError(f"uint8 stills must be (H, W, 3) or (B, H, W, 3), got {tuple(u.shape)}")
+        x = u.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    else:
+        x = stills.float()
+    mc = trained.model.config
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise UsageError(f"float stills must be (B, 3, H, W), got {tuple(x.shape)}")
+    check_aspect(tuple(x.shape[2:]), (mc.height, mc.width), "the still")
+    if tuple(x.shape[2:]) != (mc.height, mc.width):
+        raise UsageError(f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}")
+    model = trained.model
+    snapshot = state_snapshot(model)
+    latents = encode(trained, x[:, None], config=config, seed=seed)
+    device = next(model.parameters()).device
+    g = torch.Generator(device).manual_seed(seed + 1)
+    b = x.shape[0]
+    fresh = torch.randn(b, frames - 1, model.noise_dim, generator=g, device=device)
+    noise = torch.cat([latents.noise[:, :1], fresh], dim=1)
+    videos = synthesize(model, frames=frames, num=b, s0=latents.s0, appearance=latents.appearance, noise=noise)
+    assert_unchanged(model, snapshot)
+    psnr = [_psnr(videos[i, 0], x[i].to(videos)) for i in range(b)]
+    return Animation(videos, latents, psnr)

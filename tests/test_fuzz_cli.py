@@ -1,0 +1,125 @@
+"""Random command lines: exit code 0, 1 or 2 and at most one error line; never a traceback or a bug report.
+
+Each command line follows the parser's own grammar (every command, its positionals and options,
+so new commands are fuzzed too), with awkward values and paths and now and then a stray word.
+Training is replaced by a stub that stops with exit code 0 once the arguments got that far, so
+an example never trains for minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from dyngen.cli import _parser, main
+from dyngen.errors import DyngenError
+from dyngen.io.procedural import ripples
+from dyngen.io.video import write_video
+
+NUMBERS = ["-1", "0", "1", "2", "3", "12", "16", "999", "nan", "inf", "-inf", "1e-9", "0.5", "16x16", "0x4"]
+VALUES = ["-1", "0", "1", "2", "3", "16", "12", "999", "nan", "inf", "-inf", "1e-9", "0.5", "abc", "", "16x16",
+          "0x4", "8x", "cpu", "cuda", "auto", "random", "inferred", "dg", "interp", "lds", "frames:0.5",
+          "region:4", "blocks:0", "box:1,1,4,4@0-2", "demo", "cpu", "paper-texture", "nope", "--", "-"]  # fmt: skip
+
+
+class Reached(DyngenError):
+    """Training was about to start: the command line was accepted."""
+
+    exit_code = 0
+
+
+def _grammar(parser: argparse.ArgumentParser) -> dict[str, dict]:
+    """Per command: its positionals, and its options with whether each takes a value and is required."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    out = {}
+    for name, p in sub.choices.items():
+        opts = [a for a in p._actions if a.option_strings and a.dest != "help"]
+        out[name] = {
+            "positionals": [a for a in p._actions if not a.option_strings],
+            "options": [(a.option_strings[-1], a.nargs != 0, a.required, a) for a in opts],
+        }
+    return out
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory) -> list[str]:
+    import torch
+
+    d = tmp_path_factory.mktemp("cli fuzz ü")
+    clip = write_video(d / "clip ü.npy", ripples(12, 16, seed=1))
+    (d / "garbage.mp4").write_text("garbage" * 50)
+    (d / "empty.mp4").write_bytes(b"")
+    (d / "empty_dir").mkdir()
+    (d / "cwd").mkdir()
+    np.save(d / "mask.npy", np.zeros((12, 16, 16), bool))
+    torch.set_num_threads(1)
+    tiny = ["--size", "16", "--frames", "12", "--epochs", "1", "--state-dim", "4", "--noise-dim", "3", "--width", "8",
+            "--max-width", "16", "--window", "6", "--langevin-steps", "1", "--learn-steps", "1", "--quiet"]  # fmt: skip
+    assert main(["train", str(clip), "--out", str(d / "run"), *tiny]) == 0
+    names = ["clip ü.npy", "garbage.mp4", "empty.mp4", "empty_dir", "mask.npy", "run", "nothing.mp4", "out.mp4",
+             "out.npy", "out_dir", "out.avi"]  # fmt: skip
+    return [str(d / n) for n in names]
+
+
+GRAMMAR = _grammar(_parser())
+
+
+def _value_for(action: argparse.Action, anything: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Mostly a value of the option's kind (a choice, a number), sometimes anything."""
+    if action.choices:
+        typed = st.sampled_from([str(c) for c in action.choices])
+    elif action.type is not None:
+        typed = st.sampled_from(NUMBERS)
+    else:
+        return anything
+    return st.one_of(typed, typed, typed, anything)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_random_command_lines_exit_0_1_or_2_without_a_traceback(paths, monkeypatch, data):
+    from dyngen.tasks import train as train_mod
+
+    def reached(self, *args, **kw):
+        raise Reached("training would start here")
+
+    monkeypatch.setattr(train_mod._Trainer, "fit", reached)
+    monkeypatch.chdir(Path(paths[0]).parent / "cwd")  # relative outputs ("0", "dyngen-demo") land there
+    value = st.one_of(st.sampled_from(VALUES), st.sampled_from(paths))
+    command = data.draw(st.sampled_from(sorted(GRAMMAR)))
+    g = GRAMMAR[command]
+    argv = [command]
+    for pos in g["positionals"]:
+        argv += data.draw(st.lists(value, min_size=0 if pos.nargs in ("*", "?") else 1, max_size=2))
+    for flag, takes_value, required, action in g["options"]:
+        if data.draw(st.floats(0, 1)) < (0.9 if required else 0.15):
+            argv += [flag, data.draw(_value_for(action, value))] if takes_value else [flag]
+    if data.draw(st.floats(0, 1)) < 0.2:  # and a stray word somewhere
+        argv.insert(data.draw(st.integers(0, len(argv))), data.draw(st.sampled_from(["--help", "--nope", *VALUES])))
+    err = io.StringIO()
+    logging.disable(logging.WARNING)
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            try:
+                code = main(argv)
+            except SystemExit as e:  # argparse: --help, --version, usage errors
+                code = e.code
+            except DyngenError as e:
+                assert "--debug" in argv, (argv, e)  # --debug shows the traceback instead of the line
+                code = e.exit_code
+    finally:
+        logging.disable(logging.NOTSET)
+    text = err.getvalue()
+    event(f"{argv[0]}: exit code {code}")  # --hypothesis-show-statistics shows how far the fuzz gets
+    assert code in (0, 1, 2), (argv, code, text)
+    assert "Traceback" not in text and "bug in dyngen" not in text, (argv, text)
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(errors) <= 1 and (code == 0 or len(errors) == 1 or "--debug" in argv), (argv, code, text)

@@ -1,0 +1,336 @@
+"""Hostile and odd inputs: every one gets a frame array or one clear line, never a traceback.
+
+``python tests/test_robust_inputs.py`` prints the table of docs/robustness.md (every input through
+``dyngen train``, then each command's own hostile cases).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import hostile
+
+from dyngen.cli import main
+from dyngen.errors import VideoError
+from dyngen.io.video import read_video
+
+TINY = ["--size", "16", "--frames", "12", "--epochs", "1", "--state-dim", "4", "--noise-dim", "3", "--width", "8",
+        "--max-width", "16", "--window", "6", "--langevin-steps", "1", "--learn-steps", "1", "--quiet"]  # fmt: skip
+
+# input -> frames read at 16x16, or the words its VideoError must hold
+READER = {
+    "good.mp4": 12,
+    "zero-byte .mp4": "empty (0 bytes)",
+    "text file named .mp4": "cannot open as a video",
+    "random bytes .mp4": "cannot open as a video",
+    "mp4 truncated to 50%": "not a video, or damaged",
+    "mp4 truncated to 1 KB": "not a video, or damaged",
+    "mp4 with 400 corrupt bytes": "cannot decode any frame",
+    "PNG renamed .mp4": 1,
+    "audio-only file (.wav)": "no video stream",
+    "1-frame mp4": 1,
+    "5-frame mp4 (fewer than --frames 12)": 5,
+    "variable frame rate mp4": 12,
+    "odd size 33x47 video (ffv1)": 6,
+    "grayscale PNG": 1,
+    "gray + alpha PNG": 1,
+    "RGBA PNG": 1,
+    "palette PNG": 1,
+    "1-bit PNG": 1,
+    "16-bit gray PNG": 1,
+    "16-bit RGB PNG": 1,
+    "CMYK JPEG": 1,
+    "float32 TIFF": 1,
+    "1x1 PNG": 1,
+    "2x2 PNG": 1,
+    "4000x3000 PNG": 1,
+    "odd size 33x47 .npy": 12,
+    ".npy with a NaN": "NaN",
+    ".npy with inf": "NaN or infinite",
+    ".npy complex": "dtype complex64 are not images",
+    ".npy strings": "are not images",
+    ".npy of objects (pickle)": "Python objects",
+    ".npy 5-D (K, T, H, W, 3)": "holds 2 videos",
+    ".npy empty (0, 16, 16, 3)": "empty",
+    ".npy int64 out of 0..255": "outside 0..255",
+    ".npy truncated": "cannot read as a .npy",
+    ".npy bool": 12,
+    ".npy float16 (T, H, W) gray": 12,
+    "empty folder": "holds no image frames",
+    "folder of frames of mixed sizes": "all frames must match",
+    "path with spaces and unicode": 12,
+    "folder of frames numbered 1..12 unpadded": 12,
+}
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    return hostile.make_all(tmp_path_factory.mktemp("hostile"))
+
+
+def test_every_hostile_input_is_covered(files):
+    assert set(files) == set(READER)
+
+
+@pytest.mark.parametrize("name", list(READER))
+def test_reader_gives_frames_or_a_video_error(files, name):
+    want = READER[name]
+    if isinstance(want, int):
+        a = read_video(files[name], size=16)
+        assert a.shape == (want, 16, 16, 3) and a.dtype == np.uint8
+    else:
+        with pytest.raises(VideoError, match=want.replace("(", r"\(").replace(")", r"\)")):
+            read_video(files[name], size=16)
+
+
+def test_odd_formats_keep_their_values(files):
+    v = hostile.clip()[0]
+    assert np.array_equal(read_video(files["grayscale PNG"])[0], np.repeat(v[..., :1], 3, -1))
+    assert np.array_equal(read_video(files["RGBA PNG"])[0], v)  # alpha dropped, colour as stored
+    assert np.array_equal(read_video(files["16-bit RGB PNG"])[0], v)
+    assert np.array_equal(read_video(files["16-bit gray PNG"])[0, ..., 1], v[..., 0])
+    assert read_video(files["odd size 33x47 .npy"]).shape == (12, 33, 47, 3)
+    assert np.array_equal(read_video(files["folder of frames numbered 1..12 unpadded"]), hostile.clip())  # 2 < 10
+
+
+def test_variable_frame_rate_is_resampled_by_time(files):
+    """Frames at 0, 10, 20, 100, 110, 200, 210, 300, 400, 410, 420, 500 ms; at 10 fps the ticks
+    0, 100, ..., 500 ms take the frames at those times, not every 2.5th frame."""
+    every = read_video(files["variable frame rate mp4"])
+    at10 = read_video(files["variable frame rate mp4"], fps=10)
+    assert at10.shape[0] == 6
+    for tick, index in enumerate([0, 3, 5, 7, 8, 11]):
+        assert np.array_equal(at10[tick], every[index]), tick
+    assert np.array_equal(read_video(files["variable frame rate mp4"], fps=10, start=2, frames=3), at10[2:5])
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc/self/clear_refs")
+def test_huge_image_is_read_in_bounded_memory(files):
+    code = (
+        "import sys; from dyngen.io.video import read_video\n"
+        "def status(key):\n"
+        "    return next(int(s.split()[1]) for s in open('/proc/self/status') if s.startswith(key)) / 1024\n"
+        "open('/proc/self/clear_refs', 'w').write('5')  # VmHWM, the peak, restarts from here\n"
+        "before = status('VmRSS'); a = read_video(sys.argv[1], size=64)\n"
+        "print(a.shape, status('VmHWM') - before)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(files["4000x3000 PNG"])], capture_output=True, text=True)
+    shape, mb = out.stdout.rsplit(")", 1)
+    assert shape == "(1, 64, 64, 3" and 30 < float(mb) < 100  # the 4000x3000 frame in floats alone is 144 MB
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory, files) -> Path:
+    d = tmp_path_factory.mktemp("run")
+    torch.set_num_threads(1)
+    assert main(["train", str(files["good.mp4"]), "--out", str(d / "run"), *TINY]) == 0
+    return d / "run"
+
+
+def cli_cases(files: dict[str, Path], run: Path, tmp: Path) -> list[tuple[str, list[str], int, str]]:
+    """``(what, argv, exit code, words the error line must hold)`` for each command's hostile cases."""
+    out = str(tmp / "out")
+    broken = tmp / "broken_run"
+    if not broken.exists():
+        broken.mkdir()
+        for f in ("config.json", "data.safetensors"):
+            (broken / f).write_bytes((run / f).read_bytes())
+        (broken / "checkpoint.safetensors").write_bytes((run / "checkpoint.safetensors").read_bytes()[:500])
+    badjson = tmp / "badjson_run"
+    if not badjson.exists():
+        badjson.mkdir()
+        (badjson / "config.json").write_text("{not json")
+    good, npy = str(files["good.mp4"]), str(files["odd size 33x47 .npy"])
+    hide_all, hide_none = tmp / "all.npy", tmp / "none.npy"
+    np.save(hide_all, np.ones((12, 16, 16), bool))
+    np.save(hide_none, np.zeros((12, 16, 16), bool))
+    rec = ["recover", good, "--out", str(tmp / "rec.mp4"), "--method", "interp", *TINY]
+    return [
+        ("train: video shorter than --frames", ["train", str(files["1-frame mp4"]), "--out", out, *TINY], 1, "only 1"),
+        ("train: --frames 0", ["train", good, "--out", out, *TINY, "--frames", "0"], 2, "--frames must be >= 1"),
+        ("train: --size 0", ["train", good, "--out", out, *TINY, "--size", "0"], 2, "size must be S or HxW"),
+        ("train: --size 33x47", ["train", good, "--out", out, *TINY, "--size", "33x47"], 2, "cannot make 33x47"),
+        ("train: --sigma 0", ["train", good, "--out", out, *TINY, "--sigma", "0"], 2, "sigma (--sigma) must be"),
+        ("train: --lr nan", ["train", good, "--out", out, *TINY, "--lr", "nan"], 2, "lr (--lr) must be"),
+        ("train: --epochs -1", ["train", good, "--out", out, *TINY, "--epochs", "-1"], 2, "epochs (--epochs)"),
+        ("train: --window 0", ["train", good, "--out", out, *TINY, "--window", "0"], 2, "window (--window)"),
+        ("train: --fps 0", ["train", good, "--out", out, *TINY, "--fps", "0"], 2, "--fps must be a positive"),
+        ("train: --start -3", ["train", good, "--out", out, *TINY, "--start", "-3"], 2, "--start must be >= 0"),
+        ("train: --seed -1", ["train", good, "--out", out, *TINY, "--seed", "-1"], 2, "seed must be an integer"),
+        ("train: --epochs abc", ["train", good, "--out", out, *TINY, "--epochs", "abc"], 2, "invalid int value"),
+        ("train: --device tpu", ["train", good, "--out", out, *TINY, "--device", "tpu"], 2, "unknown device"),
+        ("train: --out is a file", ["train", good, "--out", good, *TINY], 1, "not a directory"),
+        ("train: --out is a finished run", ["train", good, "--out", str(run), *TINY], 1, "pass --resume"),
+        ("train --resume: not a run", ["train", "--out", str(tmp), "--resume"], 1, "not a dyngen run"),
+        ("train --resume: corrupt checkpoint", ["train", "--out", str(broken), "--resume"], 1, "may be corrupt"),
+        ("train --resume: config not JSON", ["train", "--out", str(badjson), "--resume"], 1, "cannot read the run's"),
+        ("train: no command", ["frobnicate"], 2, "invalid choice"),
+        ("synthesize: --frames 0", ["synthesize", str(run), "--frames", "0", "--out", out + ".mp4"], 2, ">= 1"),
+        (
+            "synthesize: --num -2",
+            ["synthesize", str(run), "--frames", "5", "--num", "-2", "--out", out + ".mp4"],
+            2,
+            ">= 1",
+        ),
+        (
+            "synthesize: --out .avi",
+            ["synthesize", str(run), "--frames", "5", "--out", out + ".avi"],
+            1,
+            "cannot write '.avi'",
+        ),
+        (
+            "synthesize: --video 7",
+            ["synthesize", str(run), "--frames", "5", "--video", "7", "--out", out + ".npy"],
+            2,
+            "video",
+        ),
+        (
+            "synthesize: corrupt checkpoint",
+            ["synthesize", str(broken), "--frames", "5", "--out", out + ".npy"],
+            1,
+            "may be corrupt",
+        ),
+        ("synthesize: not a run", ["synthesize", good, "--frames", "5", "--out", out + ".npy"], 1, "no such run"),
+        ("demo: --size 30", ["demo", "--out", out, "--size", "30"], 2, "cannot make 30x30"),
+        ("demo: --epochs 0", ["demo", "--out", out, "--epochs", "0"], 2, "epochs (--epochs)"),
+        ("recover: mask hides everything", [*rec, "--mask", str(hide_all)], 1, "nothing is observed"),
+        ("recover: mask of another size", [*rec, "--mask", npy], 1, "mask"),
+        ("recover: bad mask spec", [*rec, "--mask", "blocks:0"], 2, "block must be >= 1"),
+        (
+            "recover: NaN video",
+            [
+                "recover",
+                str(files[".npy with a NaN"]),
+                "--mask",
+                "frames:0.5",
+                "--out",
+                out + ".mp4",
+                "--method",
+                "interp",
+                *TINY,
+            ],
+            1,
+            "NaN",
+        ),
+        ("evaluate: corrupt video", ["evaluate", str(files["mp4 with 400 corrupt bytes"]), good], 1, "cannot decode"),
+        ("evaluate: empty file", ["evaluate", good, str(files["zero-byte .mp4"])], 1, "empty (0 bytes)"),
+        ("report: not a run", ["report", good, "--out", out], 1, "no such run"),
+        ("encode: zero-byte video", ["encode", str(run), str(files["zero-byte .mp4"])], 1, "empty (0 bytes)"),
+        ("encode: --steps 0", ["encode", str(run), good, "--steps", "0"], 2, "must be >= 1"),
+        (
+            "animate: text file as image",
+            ["animate", str(run), str(files["text file named .mp4"]), "--out", out + ".mp4"],
+            1,
+            "cannot open",
+        ),
+        (
+            "interpolate: run without appearances",
+            ["interpolate", str(run), "--between", "0", "0", "--out", out + ".mp4"],
+            2,
+            "needs a run trained with appearance vectors",
+        ),
+    ]
+
+
+def run_cli(argv: list[str]) -> tuple[int, str]:
+    """Exit code and stderr of ``dyngen argv``, usage errors (SystemExit) included."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(argv)
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+    return code, err.getvalue()
+
+
+def test_cli_hostile_cases_one_line_each(files, run_dir, tmp_path):
+    logging.getLogger("dyngen").setLevel(logging.ERROR)  # warnings are not errors; this test reads error lines
+    try:
+        for what, argv, code, words in cli_cases(files, run_dir, tmp_path):
+            got, err = run_cli([*argv, "--quiet"])
+            lines = err.strip().splitlines()
+            assert got == code, (what, got, err)
+            assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0], (what, err)
+            if what == "report: not a run":  # build_report makes --out before it loads the run (reported)
+                shutil.rmtree(tmp_path / "out", ignore_errors=True)
+            assert not (tmp_path / "out").exists() and not (tmp_path / "out.mp4").exists(), what
+    finally:
+        logging.getLogger("dyngen").setLevel(logging.NOTSET)
+
+
+def test_recover_mask_hiding_nothing_warns_and_keeps_the_input(files, tmp_path, caplog):
+    np.save(tmp_path / "none.npy", np.zeros((12, 16, 16), bool))
+    out = tmp_path / "rec.npy"
+    argv = ["recover", str(files["good.mp4"]), "--mask", str(tmp_path / "none.npy"), "--out", str(out)]
+    with caplog.at_level(logging.WARNING):
+        assert main([*argv, "--method", "interp", *TINY]) == 0
+    assert "hides no pixel" in caplog.text
+    assert np.array_equal(np.load(out), read_video(files["good.mp4"], size=16))
+
+
+def test_window_longer_than_the_video_is_one_window_with_a_note(files, tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="dyngen"):
+        argv = ["train", str(files["good.mp4"]), "--out", str(tmp_path / "r"), *TINY, "--window", "50", "--json"]
+        assert main(argv) == 0
+    assert "longer than the videos (12): one window of 12" in caplog.text
+
+
+def test_a_single_frame_trains_with_a_warning(files, tmp_path, caplog, capsys):
+    with caplog.at_level(logging.WARNING, logger="dyngen"):
+        argv = ["train", str(files["1x1 PNG"]), "--out", str(tmp_path / "r"), *TINY, "--frames", "1", "--json"]
+        assert main(argv) == 0
+    assert "single frame" in caplog.text and "upscaled" in caplog.text
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["epochs"] == 1
+
+
+def test_debug_shows_the_traceback(files, tmp_path):
+    with pytest.raises(VideoError):
+        main(["train", str(files["zero-byte .mp4"]), "--out", str(tmp_path / "r"), *TINY, "--debug"])
+
+
+def table(work: Path) -> str:
+    """The markdown tables of docs/robustness.md: every input through ``read_video`` and ``dyngen train``
+    (``--frames 12``), then each command's own hostile cases."""
+    torch.set_num_threads(1)
+    logging.disable(logging.WARNING)
+
+    def clean(text: str) -> str:
+        return text.replace(str(work) + "/", "").replace(str(work), "DIR").replace("|", "/")
+
+    files = hostile.make_all(work / "inputs")
+    rows = ["| input | read_video(size=16) | dyngen train (exit code: message) |", "|---|---|---|"]
+    for name, path in files.items():
+        try:
+            read = f"frames: {read_video(path, size=16).shape[0]}"
+        except VideoError:
+            read = "VideoError"
+        code, err = run_cli(["train", str(path), "--out", str(work / "runs" / str(len(rows))), *TINY])
+        msg = err.strip().splitlines()[-1] if code else "trains"
+        rows.append(f"| {name} | {read} | {code}: {clean(msg)} |")
+    run = work / "run"
+    assert run_cli(["train", str(files["good.mp4"]), "--out", str(run), *TINY])[0] == 0
+    rows += ["", "| command | case | exit code: message |", "|---|---|---|"]
+    for what, argv, _, _ in cli_cases(files, run, work):
+        code, err = run_cli([*argv, "--quiet"])
+        cmd, _, case = what.partition(": ")
+        rows.append(f"| {cmd} | {case} | {code}: {clean(err.strip().splitlines()[-1])} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print(table(Path(tmp)))

@@ -1,0 +1,115 @@
+"""Numerical guards: a Langevin explosion is rolled back like a NaN; training gives up in one clear line."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_configs
+
+from dyngen.algorithms.abptt import TrainConfig
+from dyngen.cli import main
+from dyngen.errors import TrainingDiverged, UsageError
+from dyngen.io.video import write_video
+from dyngen.run import Run
+from dyngen.tasks import train as train_mod
+from dyngen.tasks.train import LATENT_LIMIT, MAX_RECOVERIES, check_train_config, train
+
+
+def _sabotage(monkeypatch, bad_calls, how):
+    """Run the real epoch, then wreck the latents (``how``) on the calls in ``bad_calls``; record each lr."""
+    real, seen = train_mod.abptt_epoch, []
+
+    def epoch(model, optimizer, frames, chains, config, **kw):
+        seen.append((config.lr, config.step_size))
+        out = real(model, optimizer, frames, chains, config, **kw)
+        if len(seen) in bad_calls:
+            how(chains, out)
+        return out
+
+    monkeypatch.setattr(train_mod, "abptt_epoch", epoch)
+    return seen
+
+
+def _explode(chains, out):
+    chains.noise[0, 3] *= 1e6  # finite, but far outside any N(0, I) sample
+
+
+def test_langevin_explosion_rolls_back_and_halves_the_rates(tmp_path, clip, monkeypatch, caplog):
+    seen = _sabotage(monkeypatch, {2}, _explode)
+    mc, tc = tiny_configs(epochs=3)
+    trained = train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    assert "Langevin explosion (max |noise|" in caplog.text
+    assert [s[0] for s in seen] == [tc.lr, tc.lr, tc.lr / 2, tc.lr / 2]  # epoch 2 was tried twice
+    assert seen[2][1] == tc.step_size / 2
+    assert trained.run.read_summary()["recoveries"] == 1
+    assert [r["epoch"] for r in trained.run.read_metrics()] == [1, 2, 3]
+    assert float(trained.chains.noise.abs().max()) < LATENT_LIMIT
+
+
+def test_nonfinite_energy_is_caught_through_the_loss(tmp_path, clip, monkeypatch):
+    def inf_loss(chains, out):
+        out["loss"] = math.inf
+
+    seen = _sabotage(monkeypatch, {1}, inf_loss)
+    mc, tc = tiny_configs(epochs=2)
+    trained = train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    assert len(seen) == 3 and trained.run.read_summary()["recoveries"] == 1
+
+
+def test_gives_up_after_max_recoveries_keeping_the_last_good_checkpoint(tmp_path, clip, monkeypatch):
+    seen = _sabotage(monkeypatch, set(range(2, 100)), _explode)  # epoch 1 is fine, then it always explodes
+    mc, tc = tiny_configs(epochs=5, checkpoint_every=1)
+    with pytest.raises(TrainingDiverged) as e:
+        train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    assert len(seen) == 1 + MAX_RECOVERIES + 1
+    assert seen[-1][0] == pytest.approx(tc.lr / 2**MAX_RECOVERIES)
+    msg = str(e.value)
+    assert "Langevin explosion" in msg and "the last good checkpoint (epoch 1) is kept" in msg and "\n" not in msg
+    assert Run(tmp_path / "r").load_checkpoint()[1]["epoch"] == 1
+
+
+def test_cli_divergence_is_one_line_and_exit_code_1(tmp_path, clip, monkeypatch, capsys):
+    _sabotage(monkeypatch, set(range(1, 100)), _explode)
+    video = write_video(tmp_path / "c.npy", clip)
+    tiny = ["--size", "16", "--frames", "12", "--state-dim", "4", "--noise-dim", "3", "--width", "8",
+            "--max-width", "16", "--window", "6", "--langevin-steps", "1", "--learn-steps", "1", "--quiet"]  # fmt: skip
+    assert main(["train", str(video), "--out", str(tmp_path / "r"), *tiny, "--epochs", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: training diverged") and "no checkpoint had been written yet" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [("epochs", 0), ("window", 0), ("learn_steps", 0), ("checkpoint_every", 0), ("batch_size", -1),
+     ("langevin_steps", -2), ("preview_every", -1), ("sigma", 0.0), ("sigma", math.nan), ("lr", -1e-3),
+     ("lr", math.inf), ("step_size", -0.1), ("energy_scale", math.nan), ("beta1", 1.0), ("seed", -5),
+     ("epochs", 2.5)],
+)  # fmt: skip
+def test_impossible_training_settings_are_usage_errors(key, value):
+    with pytest.raises(UsageError, match=rf"{key} \(--{key.replace('_', '-')}\) must be"):
+        check_train_config(TrainConfig(**{key: value}))
+
+
+def test_paper_and_edge_settings_pass():
+    check_train_config(TrainConfig())
+    check_train_config(TrainConfig(langevin_steps=0, step_size=0.0, energy_scale=0.0, batch_size=0, preview_every=0))
+
+
+def test_diagnose_names_the_problem():
+    from dyngen.algorithms.abptt import Chains
+
+    model = torch.nn.Linear(2, 2)
+    ok = Chains(torch.zeros(1, 2), torch.randn(1, 5, 3), torch.zeros(1, 0))
+    assert train_mod._diagnose(0.5, ok, model) is None
+    assert "non-finite loss" in train_mod._diagnose(float("nan"), ok, model)
+    nan = Chains(torch.full((1, 2), np.nan), ok.noise, ok.appearance)
+    assert "non-finite latents (s0)" in train_mod._diagnose(0.5, nan, model)
+    big = Chains(ok.s0, ok.noise * 0 + 2e3, ok.appearance)
+    assert "Langevin explosion (max |noise| = 2e+03" in train_mod._diagnose(0.5, big, model)
+    with torch.no_grad():
+        model.weight[0, 0] = math.inf
+    assert train_mod._diagnose(0.5, ok, model) == "non-finite weights"

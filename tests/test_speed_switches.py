@@ -1,0 +1,124 @@
+"""The speed switches compute the same thing: fast_deconv, precision, and the optimized epoch against the plain loop."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_configs
+from torch import nn
+
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
+from dyngen.errors import UsageError
+from dyngen.models import frame_generator
+from dyngen.models.dynamic_generator import DynamicGenerator
+from dyngen.models.frame_generator import FrameGenerator, conv_transpose_gemm
+from dyngen.tasks.train import make_optimizer
+
+
+def _speed_benchmark():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
+    spec = importlib.util.spec_from_file_location("speed_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "padding", "bias"),
+    [((1, 1), (2, 2), 1, 0, False), ((2, 2), (4, 4), 2, 1, False), ((3, 4), (4, 4), 2, 1, True),
+     ((4, 4), (5, 5), 3, 1, True), ((2, 3), (3, 2), 2, 0, False)],
+)  # fmt: skip
+def test_conv_transpose_gemm_matches_conv_transpose(size, kernel, stride, padding, bias):
+    torch.manual_seed(0)
+    conv = nn.ConvTranspose2d(5, 7, kernel, stride, padding, bias=bias).double()
+    x = torch.randn(3, 5, *size, dtype=torch.float64, requires_grad=True)
+    y_ref, y = conv(x), conv_transpose_gemm(x, conv)
+    assert y.shape == y_ref.shape
+    assert torch.allclose(y, y_ref, atol=1e-12)
+    g = torch.randn_like(y)
+    params = [x, *conv.parameters()]
+    for a, b in zip(torch.autograd.grad(y, params, g), torch.autograd.grad(y_ref, params, g)):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+@pytest.mark.parametrize(("size", "gemm_layers"), [((64, 64), 3), ((150, 150), 3), ((48, 64), 2)])
+def test_fast_deconv_routes_the_small_layers_and_keeps_the_output(size, gemm_layers, monkeypatch):
+    torch.manual_seed(0)
+    g = FrameGenerator(in_dim=6, size=size, base_channels=4, max_channels=16).train()
+    calls = []
+    real = frame_generator.conv_transpose_gemm
+    monkeypatch.setattr(frame_generator, "conv_transpose_gemm", lambda x, c: calls.append(x.shape) or real(x, c))
+    z = torch.randn(5, 6)
+    fast = g(z)
+    assert len(calls) == gemm_layers and all(s[2] * s[3] <= 16 for s in calls)
+    g.fast_deconv = False
+    plain = g(z)
+    assert len(calls) == gemm_layers  # the plain path never calls it
+    assert torch.allclose(fast, plain, atol=1e-5)
+
+
+def _tiny_model() -> DynamicGenerator:
+    torch.manual_seed(0)
+    return DynamicGenerator(tiny_configs()[0]).train()
+
+
+def _epochs(epochs: int = 2, **switches) -> tuple[list[dict], DynamicGenerator, Chains]:
+    model = _tiny_model()
+    tc = TrainConfig(window=4, langevin_steps=3, learn_steps=2, **switches)
+    frames = torch.rand(2, 8, 3, 16, 16) * 2 - 1
+    chains = Chains.from_prior(model, 2, 8, generator=torch.Generator().manual_seed(0))
+    opt, gen = make_optimizer(model, tc), torch.Generator().manual_seed(1)
+    metrics = [abptt_epoch(model, opt, frames, chains, tc, generator=gen) for _ in range(epochs)]
+    return metrics, model, chains
+
+
+def test_fast_deconv_training_matches_the_plain_layers():
+    fast, m_fast, c_fast = _epochs(fast_deconv=True)
+    plain, m_plain, c_plain = _epochs(fast_deconv=False)
+    assert fast[-1]["mse"] == pytest.approx(plain[-1]["mse"], rel=1e-4)
+    assert torch.allclose(c_fast.noise, c_plain.noise, atol=1e-4)
+    for a, b in zip(m_fast.parameters(), m_plain.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert m_fast.generator.fast_deconv  # the epoch restored the model's own setting
+
+
+def test_bf16_trains_to_a_close_error():
+    fp32, _, _ = _epochs(epochs=4, precision="fp32")
+    bf16, _, _ = _epochs(epochs=4, precision="bf16")
+    assert all(torch.isfinite(torch.tensor(m["mse"])) for m in bf16)
+    assert bf16[-1]["mse"] == pytest.approx(fp32[-1]["mse"], rel=0.05)
+    assert bf16[-1]["mse"] != fp32[-1]["mse"]  # the switch did change the arithmetic
+
+
+def test_tf32_is_float32_on_the_cpu():
+    a, m_a, _ = _epochs(precision="tf32")
+    b, m_b, _ = _epochs(precision="fp32")
+    assert a == b
+    assert all(torch.equal(p, q) for p, q in zip(m_a.parameters(), m_b.parameters()))
+
+
+def test_unknown_precision_names_the_allowed_values():
+    with pytest.raises(UsageError, match="allowed: tf32, fp32, bf16"):
+        TrainConfig(precision="fp16")
+
+
+def test_abptt_epoch_equals_the_plain_loop_of_the_benchmark():
+    """The optimized epoch (frozen weights in Langevin, matrix-product layers, one read-back) is the paper's loop."""
+    speed = _speed_benchmark()
+    model = _tiny_model()
+    plain = speed.PlainModel(model).train()
+    tc = TrainConfig(window=5, langevin_steps=4, learn_steps=1)
+    frames = torch.rand(1, 10, 3, 16, 16) * 2 - 1
+    chains = Chains.from_prior(model, 1, 10, generator=torch.Generator().manual_seed(0))
+    c_plain = Chains(chains.s0.clone(), chains.noise.clone(), chains.appearance.clone())
+    opt, opt_plain = make_optimizer(model, tc), make_optimizer(plain, tc)
+    g, g_plain = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    for _ in range(3):
+        m = abptt_epoch(model, opt, frames, chains, tc, generator=g)
+        m_plain = speed.plain_epoch(plain, opt_plain, frames, c_plain, tc, g_plain)
+    assert m["mse"] == pytest.approx(m_plain["mse"], rel=1e-5)  # measured: equal to 1e-7
+    assert torch.allclose(chains.noise, c_plain.noise, atol=1e-5)
+    assert torch.allclose(chains.s0, c_plain.s0, atol=1e-5)
+    for a, b in zip(model.generator.net.parameters(), plain.gen.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
