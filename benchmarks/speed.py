@@ -137,7 +137,9 @@ def setup(args: argparse.Namespace, device: torch.device) -> dict:
         window=args.window, sigma=args.sigma, langevin_steps=args.langevin_steps, learn_steps=args.learn_steps,
         seed=args.seed, **typed,
     )  # fmt: skip
-    mc = ModelConfig(height=args.size, width=args.size, base_channels=args.base_channels, max_channels=512)
+    mc = ModelConfig(
+        height=args.size, width=args.size, base_channels=args.base_channels, max_channels=args.max_channels
+    )
     torch.manual_seed(args.seed)
     model = DynamicGenerator(mc).to(device).train()
     plain = PlainModel(model).to(device).train()
@@ -198,6 +200,7 @@ def main() -> None:
     ap.add_argument("--langevin-steps", type=int, default=15)
     ap.add_argument("--learn-steps", type=int, default=1)
     ap.add_argument("--base-channels", type=int, default=64, help="64 = the paper's widths 512..64")
+    ap.add_argument("--max-channels", type=int, default=512, help="512 = the paper's; the cpu preset: 16 and 128")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clip", help="a video to train on instead of the procedural texture")
@@ -233,12 +236,12 @@ def main() -> None:
                 mse = metrics[n]["mse"]
                 print(f"epoch {epoch + 1:3d} {n:8s} {dt:7.3f} s (cpu {dc:7.3f} s)  mse {mse:.5f}", flush=True)
 
+    shown = ("size", "frames", "window", "langevin_steps", "learn_steps", "base_channels", "max_channels", "sigma")
     result = {
-        "settings": {k: getattr(args, k) for k in ("size", "frames", "window", "langevin_steps", "learn_steps",
-                                                     "base_channels", "sigma", "device", "epochs", "warmup")},
+        "settings": {k: getattr(args, k) for k in (*shown, "device", "epochs", "warmup")},
         "switches": state["cfg"].to_dict() if args.set else {},
         "threads": torch.get_num_threads(),
-    }  # fmt: skip
+    }
     for n in names:
         result[n] = {
             "s_per_epoch": float(np.median(times[n])) if times[n] else None,

@@ -28,6 +28,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--energy-scale": ("train", "energy_scale", float, "multiplier of the likelihood in Langevin (1 = posterior)"),
     "--checkpoint-every": ("train", "checkpoint_every", int, "epochs between checkpoints"),
     "--preview-every": ("train", "preview_every", int, "epochs between preview grids (0 = none)"),
+    "--precision": ("train", "precision", str, "tf32, fp32 or bf16 (docs/performance.md)"),
     "--state-dim": ("model", "state_dim", int, "state dimension d"),
     "--noise-dim": ("model", "noise_dim", int, "noise dimension k"),
     "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),
