@@ -2,7 +2,7 @@
 
 The baseline below is the straightforward loop anyone would write first: the
 transition unrolled frame by frame in Python, the generator called once per
-window on all of its frames, and full autograd (``loss.backward()``, which
+window on all of its frames, and full autograd (``energy.backward()``, which
 also computes every parameter gradient) for each Langevin step. Both start
 from the same weights, latents and seed, run the same schedule, and are timed
 alternately (A B A B ...) after warm-up, so a busy machine slows both alike.
@@ -17,9 +17,9 @@ generator widths 512..64 with BatchNorm, windows of 30, 15 Langevin steps,
 
 Prints seconds per epoch of each (the median over the timed epochs, their
 minimum, and the process's CPU seconds, which a busy shared machine disturbs
-less), the ratio dyngen / baseline, the training
-reconstruction error (MSE on [-1, 1] and PSNR, from the last epoch) of each
-after the same number of epochs, and peak memory: on CUDA
+less), the ratio dyngen / baseline, the training reconstruction error of each
+after the same number of epochs (MSE on [-1, 1] and PSNR, from the last
+epoch), and peak memory: on CUDA
 ``torch.cuda.max_memory_allocated``; on the CPU the peak resident set size
 (``VmHWM``) of a child process that runs one epoch of one implementation
 alone, since one process's peak cannot be split between two implementations.
@@ -181,7 +181,7 @@ def peak_rss_mib() -> float:
 
 
 def child_peak_rss(name: str) -> dict:
-    """Peak RSS (MiB) of a child process that runs one epoch of ``name`` alone, and its RSS before the epoch."""
+    """The ``--json`` result of a child process that runs one epoch of ``name`` alone (with its peak RSS)."""
     argv = [a for a in sys.argv[1:] if a != "--no-memory"]
     cmd = [sys.executable, __file__, *argv, "--only", name, "--epochs", "1", "--warmup", "0", "--no-memory", "--json"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]

@@ -33,13 +33,13 @@ on the other frames in its batch (PAPER.md section 4, item 3):
 - ``"group"``: GroupNorm, statistics per frame, in learning and synthesis alike.
 - ``"none"``: no normalisation.
 
-Speed (``fast_deconv``, on by default): the layers whose input is at most
-4x4 (the first three) are computed as matrix products (``conv_transpose_gemm``)
-instead of oneDNN's strided deconvolution, which runs at a fraction of the
-matrix-product rate on such small inputs. The result is the
-same transposed convolution up to float rounding (relative differences about
-1e-6); the parameters, and so checkpoints, are unchanged. Measurements are in
-docs/performance.md.
+Speed (``fast_deconv``, on by default): the layers whose input has at most
+16 pixels (up to 4x4: the first three at the paper's sizes) are computed as
+matrix products (``conv_transpose_gemm``) instead of oneDNN's strided
+deconvolution, which runs at a fraction of the matrix-product rate on such
+small inputs. The result is the same transposed convolution up to float
+rounding (relative differences about 1e-6); the parameters, and so
+checkpoints, are unchanged. Measurements are in docs/performance.md.
 """
 
 from __future__ import annotations
