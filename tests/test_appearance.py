@@ -31,12 +31,14 @@ def three_videos() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    torch.set_num_threads(1)
     mc = ModelConfig(height=16, width=16, state_dim=2, noise_dim=3, appearance_dim=6, base_channels=8, max_channels=16)
     tc = TrainConfig(epochs=30, window=12, langevin_steps=3, learn_steps=4, step_size=0.1, checkpoint_every=30,
                      preview_every=0)  # fmt: skip
     out = tmp_path_factory.mktemp("appearance") / "run"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     train(out, three_videos(), names=NAMES, model_config=mc, train_config=tc, device="cpu")
+    torch.set_num_threads(threads)
     return out
 
 
@@ -61,6 +63,9 @@ def test_appearance_vectors_per_video_restored_by_load(run):
     assert torch.equal(again.chains.appearance, a)
     x, _ = resolve_appearance(trained, "red", generator=torch.Generator().manual_seed(0))
     assert torch.equal(x, a[1])
+    trained.config["data"]["names"] = ["2", "0", "x"]  # names that look like indices win over indices
+    pick = [resolve_appearance(trained, k, generator=torch.Generator())[0] for k in ("0", "2", "1", 1)]
+    assert [int((a == p).all(dim=1).nonzero()) for p in pick] == [1, 0, 1, 1]
 
 
 def test_new_motion_keeps_the_appearance_colour(run):
@@ -133,7 +138,7 @@ def test_errors_name_the_allowed_values(run, texture_run, tmp_path):
         with pytest.raises(UsageError, match="appearance_dim = 0; allowed: runs trained with --appearance-dim"):
             call()
     assert len(appearance_grid(trained, frames=6, samples=2)) == 3
-    with pytest.raises(DyngenError, match="diverged even with step size 6.25 .from 50."):
+    with pytest.raises(DyngenError, match=r"diverged even with step size 6\.25 \(from 50\)"):
         encode(trained, three_videos()[:1, :1], config=EncodeConfig(steps=8, restarts=1, step_size=50.0))
 
 
@@ -199,3 +204,13 @@ def test_cli_animate_and_its_errors(run, texture_run, tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and match in err[0], err
     assert not any((tmp_path / f).exists() for f in ("w.npy", "z.npy", "z.mp4"))
+
+
+@pytest.mark.parametrize("steps", [1, 2, 7, 300])
+def test_annealing_schedule_spends_every_step_and_ends_cold(steps):
+    from dyngen.tasks.encode import temperatures
+
+    plan = temperatures(steps, 1e-3, 0.2)
+    assert sum(n for n, _ in plan) == steps and plan[-1][1] == pytest.approx(1e-3)
+    taus = [t for _, t in plan]
+    assert taus == sorted(taus, reverse=True) and taus[0] <= 1.0

@@ -11,7 +11,7 @@ def add_encode_options(p: argparse.ArgumentParser, *, steps_flag: str = "--steps
     """Options of frozen-model Langevin inference (``dyngen.tasks.encode.EncodeConfig``)."""
     g = p.add_argument_group("inference (Langevin with the model frozen)")
     g.add_argument(
-        steps_flag, dest="steps", type=int, default=steps, help="Langevin steps (half sampling, half annealing)"
+        steps_flag, dest="steps", type=int, default=steps, help="Langevin steps (a fifth sampling, then annealing)"
     )
     g.add_argument("--step-size", type=float, default=None, help="Langevin step delta (default: from the run)")
     g.add_argument("--restarts", type=int, default=4, help="chains per input; the lowest energy wins")

@@ -46,6 +46,9 @@ def _allowed(trained: Trained, extra: str) -> str:
 
 
 def _training_index(trained: Trained, key: str | int) -> int | None:
+    """A training video by name (first: the animal clips include videos named "1".."5") or index, else None."""
+    if isinstance(key, str) and key in trained.names:
+        return trained.names.index(key)
     try:
         return trained.video_index(key)
     except UsageError:

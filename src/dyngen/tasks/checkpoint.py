@@ -86,12 +86,12 @@ class Trained:
         from dyngen.errors import UsageError
 
         names = self.names
+        if isinstance(key, str) and key in names:  # a name first: clips may be called "1", "2", ...
+            return names.index(key)
         if isinstance(key, int) or (isinstance(key, str) and key.lstrip("-").isdigit()):
             i = int(key)
             if -len(names) <= i < len(names):
                 return i % len(names)
-        elif key in names:
-            return names.index(key)
         raise UsageError(f"no training video '{key}' in this run; allowed: {', '.join(names)} or 0..{len(names) - 1}")
 
 

@@ -74,7 +74,7 @@ def interpolate_appearance(
     (a_start, label_a), (a_end, label_b) = vector(start), vector(end)
     s0 = torch.randn(model.state_dim, generator=g, device=device)
     noise = torch.randn(frames, model.noise_dim, generator=g, device=device)
-    rhos = torch.linspace(0, 1, steps).tolist()
+    rhos = torch.linspace(0, 1, steps, dtype=torch.float64).tolist()
     rows, vectors = [], []
     for rho in rhos:
         a = (1 - rho) * a_start + rho * a_end
