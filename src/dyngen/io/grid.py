@@ -56,6 +56,24 @@ def stack_rows(videos: Sequence[np.ndarray], *, pad: int = 2, length: int | None
     return np.concatenate(rows, axis=1)
 
 
+def save_figure(fig, path: str | os.PathLike) -> Path:
+    """Save a matplotlib figure as a PNG atomically (temporary file, rename) and close it."""
+    import matplotlib.pyplot as plt
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}.png")
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise DyngenError(f"{p}: cannot write the image ({e.strerror or e})") from None
+    finally:
+        plt.close(fig)
+    return p
+
+
 def save_frame_grid(
     path: str | os.PathLike,
     videos: Sequence[np.ndarray],
@@ -104,18 +122,7 @@ def save_frame_grid(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.3)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}.png")
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DyngenError(f"{p}: cannot write the grid ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return p
+    return save_figure(fig, path)
 
 
 def save_curve(
@@ -146,14 +153,4 @@ def save_curve(
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}.png")
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DyngenError(f"{p}: cannot write the plot ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return p
+    return save_figure(fig, path)

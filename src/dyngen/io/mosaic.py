@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dyngen.errors import DyngenError
-from dyngen.io.grid import side_by_side, stack_rows
+from dyngen.io.grid import save_figure, side_by_side, stack_rows
 
 
 def mosaic(rows: Sequence[Sequence[np.ndarray]], *, pad: int = 2, length: int | None = None) -> np.ndarray:
@@ -83,15 +83,4 @@ def save_mosaic_png(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.97) if title else None)
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}.png")
-    try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DyngenError(f"{p}: cannot write the grid ({e.strerror or e})") from None
-    finally:
-        plt.close(fig)
-    return p
+    return save_figure(fig, path)
