@@ -71,3 +71,11 @@ def test_refuses_a_foreign_folder_and_mismatched_sizes(tmp_path, runs, clip):
     other = train_lds(tmp_path / "small", torch.from_numpy(clip[:, :8, :8].copy())[None], names=["c"], state_dim=2)
     with pytest.raises(DyngenError, match="frames of"):
         build_report(dg, tmp_path / "rep", lds=other.run.path)
+
+
+def test_report_of_a_missing_run_writes_nothing(tmp_path):
+    from dyngen.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", str(tmp_path / "no-such-run"), "--out", str(out), "--quiet"]) == 1
+    assert not out.exists()

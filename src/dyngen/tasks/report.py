@@ -144,8 +144,7 @@ def build_report(
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "index.html").is_file())):
         raise UsageError(f"{out}: exists and is not an empty folder or an earlier report; choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    runs = [load_run(run, device)]
+    runs = [load_run(run, device)]  # load (and validate) before anything is written
     if lds is not None:
         runs.append(load_lds(lds))
     train = runs[0].observed_frames()[0].numpy()
@@ -155,6 +154,7 @@ def build_report(
             f"the observed video must be uint8 (T, {', '.join(map(str, train.shape[1:]))}) like the run's "
             f"training video, got {observed.dtype} {tuple(observed.shape)}"
         )
+    out.mkdir(parents=True, exist_ok=True)
     length = frames or 4 * train.shape[0]
     videos: dict[str, np.ndarray] = {}
     for trained in runs:
