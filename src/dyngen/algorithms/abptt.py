@@ -31,11 +31,13 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
 from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error
+from dyngen.config import DictConfig
 from dyngen.errors import UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator
 
@@ -43,8 +45,10 @@ PRECISIONS = ("tf32", "fp32", "bf16")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Hyperparameters of ABPTT (defaults: the paper's texture settings)."""
+
+    kind: ClassVar[str] = "training"
 
     epochs: int = 3000
     window: int = 30  # T_c, frames per truncation window
@@ -67,17 +71,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise UsageError(f"unknown precision '{self.precision}'; allowed: {', '.join(PRECISIONS)}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise UsageError(f"unknown training options {sorted(unknown)}; allowed: {sorted(names)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

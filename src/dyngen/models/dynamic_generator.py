@@ -17,19 +17,23 @@ Glossary of tensor names used across dyngen:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from dyngen.config import DictConfig
 from dyngen.errors import UsageError
 from dyngen.models.frame_generator import FrameGenerator
 from dyngen.models.transition import Transition
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(DictConfig):
     """Everything needed to build a ``DynamicGenerator``."""
+
+    kind: ClassVar[str] = "model"
 
     height: int = 64
     width: int = 64
@@ -41,17 +45,6 @@ class ModelConfig:
     base_channels: int = 64
     max_channels: int = 512
     norm: str = "batch"
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise UsageError(f"unknown model options {sorted(unknown)}; allowed: {sorted(names)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class DynamicGenerator(nn.Module):
