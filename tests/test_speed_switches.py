@@ -83,6 +83,24 @@ def test_fast_deconv_training_matches_the_plain_layers():
     assert m_fast.generator.fast_deconv  # the epoch restored the model's own setting
 
 
+def test_activation_checkpointing_computes_the_same_and_saves_less(monkeypatch):
+    ckpt, m_ckpt, c_ckpt = _epochs(checkpoint_activations=True)
+    plain, m_plain, c_plain = _epochs(checkpoint_activations=False)
+    assert ckpt[-1]["mse"] == pytest.approx(plain[-1]["mse"], rel=1e-5)
+    assert torch.allclose(c_ckpt.noise, c_plain.noise, atol=1e-5)
+    for a, b in zip(m_ckpt.parameters(), m_plain.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert not m_ckpt.generator.checkpoint  # the epoch restored the model's own setting
+    # with checkpointing, every block runs twice when gradients flow: once forward, once in backward
+    g = _tiny_model().generator
+    calls = []
+    monkeypatch.setattr(type(g), "run_block", lambda self, y, a, b: calls.append(a) or g.net[a:b](y))
+    z = torch.randn(3, g.in_dim, requires_grad=True)
+    g.checkpoint = True
+    g(z).sum().backward()
+    assert len(calls) == 2 * len(g.blocks)
+
+
 def test_bf16_trains_to_a_close_error():
     fp32, _, _ = _epochs(epochs=4, precision="fp32")
     bf16, _, _ = _epochs(epochs=4, precision="bf16")

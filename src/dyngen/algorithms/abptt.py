@@ -22,13 +22,15 @@ the same computation runs, never the algorithm: ``fast_deconv`` (the
 generator's small-input layers as matrix products, on by default) and
 ``precision`` (``"tf32"`` by default: float32, with TF32 tensor cores on CUDA;
 ``"fp32"``: strict float32; ``"bf16"``: bfloat16 autocast of the forward
-passes). Langevin never computes parameter gradients (``frozen``), and the
+passes). ``checkpoint_activations`` trades compute for memory: the
+generator recomputes its blocks in the backward pass. Langevin never computes parameter gradients (``frozen``), and the
 loop reads results back from the device once per epoch, not per step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +39,7 @@ from typing import ClassVar
 import torch
 
 from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error
+from dyngen.algorithms.shard import Shard
 from dyngen.config import DictConfig
 from dyngen.errors import UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator
@@ -67,6 +70,7 @@ class TrainConfig(DictConfig):
     # speed switches (docs/performance.md); they change how, not what, is computed
     fast_deconv: bool = True  # the generator's small-input layers as matrix products (equal up to rounding)
     precision: str = "tf32"  # "tf32" (fp32; TF32 tensor cores on CUDA), "fp32" (strict), "bf16" (autocast)
+    checkpoint_activations: bool = False  # recompute the generator's blocks in backward: less memory, more time
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -91,6 +95,10 @@ class Chains:
 
         return cls(randn(n, c.state_dim), randn(n, t, c.noise_dim), randn(n, c.appearance_dim))
 
+    def select(self, rows: slice) -> Chains:
+        """The chains of the videos in ``rows``."""
+        return Chains(self.s0[rows], self.noise[rows], self.appearance[rows])
+
     def to(self, device: torch.device | str) -> Chains:
         return Chains(self.s0.to(device), self.noise.to(device), self.appearance.to(device))
 
@@ -114,15 +122,15 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
 @contextlib.contextmanager
 def speed_settings(model: DynamicGenerator, config: TrainConfig, device: torch.device) -> Iterator[None]:
     """Apply ``config``'s speed switches for the duration of an epoch, then restore what was there."""
-    fast, tf32 = model.generator.fast_deconv, torch.backends.cuda.matmul.allow_tf32
+    fast, ckpt, tf32 = model.generator.fast_deconv, model.generator.checkpoint, torch.backends.cuda.matmul.allow_tf32
     cudnn_tf32 = torch.backends.cudnn.allow_tf32
-    model.generator.fast_deconv = config.fast_deconv
+    model.generator.fast_deconv, model.generator.checkpoint = config.fast_deconv, config.checkpoint_activations
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.precision != "fp32"
     try:
         yield
     finally:
-        model.generator.fast_deconv = fast
+        model.generator.fast_deconv, model.generator.checkpoint = fast, ckpt
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32, cudnn_tf32
 
 
@@ -152,6 +160,7 @@ def abptt_epoch(
     *,
     observed: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, float]:
     """One epoch of ABPTT over all videos. Updates ``chains`` in place and the weights by ``optimizer``.
 
@@ -163,16 +172,24 @@ def abptt_epoch(
         config: the hyperparameters.
         observed: ``(N, T, 1, H, W)`` weights, 1 = observed, or None for complete data.
         generator: source of Langevin noise and of the batch order.
+        shard: in data-parallel training (``dyngen.algorithms.shard``), this process's share of the
+            videos: ``frames``, ``observed`` and ``chains`` hold only those rows. Needs ``batch_size`` 0 and no
+            ``shuffle`` (one batch of all videos), which ``dyngen.tasks.train`` checks.
 
     Returns:
         ``loss`` (the learning objective per frame), ``mse`` (per observed value, on the
-        [-1, 1] scale) and ``psnr`` (dB), from the last learning step of each window.
+        [-1, 1] scale) and ``psnr`` (dB), from the last learning step of each window, over all videos.
     """
+    shard = shard or Shard.single(frames.shape[0])
     with speed_settings(model, config, frames.device):
-        sq_sum = _epoch(model, optimizer, frames, chains, config, observed, generator).item()  # one read-back
-    count = frames.numel() if observed is None else observed.sum().item() * frames.shape[2]
+        sq_sum = _epoch(model, optimizer, frames, chains, config, observed, generator, shard)
+    count = torch.tensor(
+        [float(frames.numel() if observed is None else observed.sum().item() * frames.shape[2]), float(sq_sum)],
+        dtype=torch.float64,
+    )
+    count, sq_sum = shard.sum_(count).tolist()  # one read-back
     mse = sq_sum / max(count, 1.0)
-    loss = sq_sum / (2 * config.sigma**2 * frames.shape[0] * frames.shape[1])  # the learning objective per frame
+    loss = sq_sum / (2 * config.sigma**2 * shard.total * frames.shape[1])  # the learning objective per frame
     return {"loss": loss, "mse": mse, "psnr": psnr_from_mse(mse)}
 
 
@@ -184,6 +201,7 @@ def _epoch(
     config: TrainConfig,
     observed: torch.Tensor | None,
     generator: torch.Generator | None,
+    shard: Shard,
 ) -> torch.Tensor:
     """The body of ``abptt_epoch``; returns the summed squared error of the windows' last learning steps."""
     n, t = frames.shape[:2]
@@ -213,7 +231,10 @@ def _epoch(
                     )
 
             with frozen(model):
-                z = langevin(energy, z, steps=config.langevin_steps, step_size=config.step_size, generator=generator)
+                z = langevin(
+                    energy, z, steps=config.langevin_steps, step_size=config.step_size, generator=generator,
+                    randn=functools.partial(shard.randn, generator=generator) if shard.distributed else None,
+                )  # fmt: skip
             chains.noise[idx, t0:t1] = z["noise"]
             s_start = z.get("s0", s_prev)
             if "s0" in z:
@@ -222,7 +243,7 @@ def _epoch(
                 a_fixed = z["appearance"]
                 chains.appearance[idx] = a_fixed
 
-            frames_in_window = x.shape[0] * x.shape[1]
+            frames_in_window = (shard.total if shard.distributed else x.shape[0]) * x.shape[1]
             for _ in range(config.learn_steps):
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(config, frames.device):
@@ -230,6 +251,7 @@ def _epoch(
                 err = reconstruction_error(x, recon.float(), obs)
                 loss = err / (2 * config.sigma**2 * frames_in_window)
                 loss.backward()
+                shard.sum_grads(model)
                 optimizer.step()
             sq_sum += err.detach()
             with torch.no_grad():

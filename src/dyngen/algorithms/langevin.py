@@ -25,6 +25,7 @@ import torch
 from dyngen.models.dynamic_generator import DynamicGenerator
 
 Latents = dict[str, torch.Tensor]
+Noise = Callable[[torch.Tensor], torch.Tensor]  # like -> N(0, I) of its shape
 
 
 def langevin(
@@ -34,6 +35,7 @@ def langevin(
     steps: int,
     step_size: float,
     generator: torch.Generator | None = None,
+    randn: Noise | None = None,
 ) -> Latents:
     """Run ``steps`` Langevin steps on the latents ``z`` under ``energy``.
 
@@ -43,6 +45,8 @@ def langevin(
         steps: number of Langevin steps (l in the paper).
         step_size: delta in the paper.
         generator: source of the injected noise; the same state gives the same chain.
+        randn: draws the injected noise for a tensor like the one given (default: from ``generator``);
+            data-parallel training passes ``Shard.randn``.
 
     Returns:
         The updated latents, detached.
@@ -54,7 +58,10 @@ def langevin(
         z = {}
         for k, g in zip(names, grads):
             v = leaves[k].detach()
-            eps = torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype)
+            if randn is None:
+                eps = torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype)
+            else:
+                eps = randn(v)
             z[k] = v - 0.5 * step_size**2 * g + step_size * eps
     return {k: v.detach() for k, v in z.items()}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -29,6 +30,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--checkpoint-every": ("train", "checkpoint_every", int, "epochs between checkpoints"),
     "--preview-every": ("train", "preview_every", int, "epochs between preview grids (0 = none)"),
     "--precision": ("train", "precision", str, "tf32, fp32 or bf16 (docs/performance.md)"),
+    "--checkpoint-activations": ("train", "checkpoint_activations", bool, "recompute generator blocks in backward"),
     "--state-dim": ("model", "state_dim", int, "state dimension d"),
     "--noise-dim": ("model", "noise_dim", int, "noise dimension k"),
     "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),
@@ -53,7 +55,10 @@ def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu"
         "--time-limit", type=float, default=None, help="stop (with a checkpoint) after this many minutes of training"
     )
     for flag, (_, _, typ, text) in OVERRIDES.items():
-        p.add_argument(flag, type=typ, default=None, help=f"{text} (default: from the preset)")
+        if typ is bool:
+            p.add_argument(flag, action="store_const", const=True, default=None, help=f"{text} (default: off)")
+        else:
+            p.add_argument(flag, type=typ, default=None, help=f"{text} (default: from the preset)")
 
 
 def resolve(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -164,6 +169,27 @@ def with_time_limit(callback: Callable[[dict], None], stop: threading.Event, min
     return wrapped
 
 
+def init_distributed(args: argparse.Namespace) -> bool:
+    """Under ``torchrun`` (WORLD_SIZE > 1): join the process group (gloo on CPUs, NCCL on GPUs, one GPU per
+    process) and silence every rank but 0. Returns whether training is data-parallel."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return False
+    import torch
+    from torch import distributed as dist
+
+    from dyngen.tasks.train import resolve_device
+
+    if resolve_device(args.device).type == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        args.device = f"cuda:{local}"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if args.device.startswith("cuda") else "gloo")
+    if dist.get_rank() != 0:
+        args.quiet, args.json = True, False
+    return True
+
+
 def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_info=None, desc: str = "train"):
     """Train (or resume) with a progress bar and graceful Ctrl-C; returns the trained run."""
     from dyngen.tasks.train import train
@@ -175,6 +201,7 @@ def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_
             args.out, frames, names=names, model_config=mc, train_config=tc, missing=missing,
             data_info={**(data_info or {}), "preset": args.preset}, device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit), stop=stop,
+            distributed=getattr(args, "distributed", False),
         )  # fmt: skip
     raise_if_interrupted(stop, trained)
     return trained
@@ -215,6 +242,7 @@ def command(args: argparse.Namespace) -> int:
 
     if args.model == "lds":
         return lds_command(args)
+    args.distributed = init_distributed(args)
     if args.resume:
         check_data_options(1, args)
         run = Run.open(args.out)
@@ -223,7 +251,9 @@ def command(args: argparse.Namespace) -> int:
         done = run.read_metrics()
         with graceful_stop() as stop, progress(epochs, done[-1]["epoch"] if done else 0, args.quiet) as cb:
             cb = with_time_limit(cb, stop, args.time_limit)
-            trained = resume(args.out, epochs=epochs, device=args.device, callback=cb, stop=stop)
+            trained = resume(
+                args.out, epochs=epochs, device=args.device, callback=cb, stop=stop, distributed=args.distributed
+            )
         raise_if_interrupted(stop, trained)
     else:
         if not args.videos:
@@ -254,7 +284,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="learn a dynamic generator from one or more videos",
         description="Learn a dynamic generator from videos by alternating back-propagation through time. "
         "Several videos (or a folder of them) train one model with an appearance vector per video "
-        "(give --appearance-dim or a *-action preset).",
+        "(give --appearance-dim or a *-action preset). Launched by torchrun (torchrun --nproc-per-node N -m "
+        "dyngen train ...), the videos are shared out among the N processes (data-parallel; README).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("videos", nargs="*", help="video files, folders of videos, or folders of frames")

@@ -40,6 +40,12 @@ deconvolution, which runs at a fraction of the matrix-product rate on such
 small inputs. The result is the same transposed convolution up to float
 rounding (relative differences about 1e-6); the parameters, and so
 checkpoints, are unchanged. Measurements are in docs/performance.md.
+
+Memory (``checkpoint``, off by default): activation checkpointing. Each
+block (a transposed convolution with its normalisation and ReLU) keeps only
+its input for the backward pass and recomputes the rest there, so a window
+holds about one tensor per block instead of four, for about one more
+forward pass of compute (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ import math
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from dyngen.errors import UsageError
 
@@ -139,6 +146,7 @@ class FrameGenerator(nn.Module):
         init_std: standard deviation of the initial weights (the paper: 0.005).
         fast_deconv: compute the small-input layers by matrix products (see the module docstring);
             an attribute that may be switched at any time.
+        checkpoint: activation checkpointing per block (see the module docstring); an attribute too.
     """
 
     def __init__(
@@ -151,9 +159,10 @@ class FrameGenerator(nn.Module):
         norm: str = "batch",
         init_std: float = 0.005,
         fast_deconv: bool = True,
+        checkpoint: bool = False,
     ) -> None:
         super().__init__()
-        self.fast_deconv = fast_deconv
+        self.fast_deconv, self.checkpoint = fast_deconv, checkpoint
         if norm not in NORMS:
             raise UsageError(f"unknown norm '{norm}'; allowed: {', '.join(NORMS)}")
         h, w = size
@@ -186,6 +195,8 @@ class FrameGenerator(nn.Module):
             c_in = c_out
         layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
+        starts = [i for i, m in enumerate(layers) if isinstance(m, nn.ConvTranspose2d)]
+        self.blocks = list(zip(starts, [*starts[1:], len(layers)]))  # (first, end) layer index of every block
         for m in self.modules():
             if isinstance(m, nn.ConvTranspose2d):
                 nn.init.normal_(m.weight, std=init_std)
@@ -197,11 +208,21 @@ class FrameGenerator(nn.Module):
         """Output channels of every layer, widest first."""
         return [m.out_channels for m in self.net if isinstance(m, nn.ConvTranspose2d)]
 
+    def run_block(self, y: torch.Tensor, first: int, end: int) -> torch.Tensor:
+        """Layers ``first .. end - 1`` of ``self.net`` on ``y``."""
+        for i in range(first, end):
+            layer = self.net[i]
+            fast = self.fast_deconv and i in self._gemm_layers and _gemm_ok(layer)
+            y = conv_transpose_gemm(y, layer) if fast else layer(y)
+        return y
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(N, in_dim) -> (N, 3, H, W)``."""
         y = z[:, :, None, None]
-        if not self.fast_deconv:
-            return self.net(y)
-        for i, layer in enumerate(self.net):
-            y = conv_transpose_gemm(y, layer) if i in self._gemm_layers and _gemm_ok(layer) else layer(y)
+        recompute = self.checkpoint and torch.is_grad_enabled()
+        for first, end in self.blocks:
+            if recompute and y.requires_grad:
+                y = checkpoint(self.run_block, y, first, end, use_reentrant=False)
+            else:
+                y = self.run_block(y, first, end)
         return y

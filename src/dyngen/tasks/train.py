@@ -9,6 +9,11 @@ it rolls back to the last good epoch, halves the learning rate and the
 Langevin step size, and tries again, up to ``MAX_RECOVERIES`` times in a run.
 Before anything is written, the settings are checked (``check_train_config``)
 and so is the memory training will need (``dyngen.tasks.memory``).
+
+Data-parallel training (``distributed=True``, launched by ``torchrun``; see
+``dyngen.algorithms.shard``): every process trains on its share of the
+videos and keeps their chains; rank 0 alone writes the run directory, with
+all chains gathered, so the run is the same as a one-process run.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from torch import nn
 
 from dyngen import __version__
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, windows
+from dyngen.algorithms.shard import Shard
 from dyngen.errors import RunError, TrainingDiverged, UsageError
 from dyngen.io.grid import save_curve, save_frame_grid
 from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.models.global_norm import use_global_norm
 from dyngen.run import Run, check_free_space
 from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
 from dyngen.tasks.memory import check_training_memory
@@ -129,13 +136,15 @@ def _diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
 class _Trainer:
     """State of one training process over a run directory."""
 
-    def __init__(self, run: Run, config: dict, device: torch.device) -> None:
-        self.run, self.config, self.device = run, config, device
+    def __init__(self, run: Run, config: dict, device: torch.device, shard: Shard) -> None:
+        self.run, self.config, self.device, self.shard = run, config, device, shard
         self.tc = TrainConfig.from_dict(config["train"])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.tc.seed)  # weight initialisation, without touching the global RNG
             self.model = DynamicGenerator(ModelConfig.from_dict(config["model"])).to(device)
-        data = run.load_data()
+        if shard.distributed:
+            use_global_norm(self.model, shard.group)
+        data = {k: v[shard.rows] for k, v in run.load_data().items()}  # this process's videos
         self.frames = to_tensor(data["frames"].flatten(0, 1).numpy()).unflatten(0, data["frames"].shape[:2])
         self.frames = self.frames.to(device)
         self.observed = observed_weights(data.get("missing"))
@@ -150,14 +159,14 @@ class _Trainer:
 
     def start_fresh(self) -> None:
         self.generator.manual_seed(self.tc.seed)
-        n, t = self.frames.shape[:2]
+        n, t = self.shard.total, self.frames.shape[1]
         self.chains = Chains.from_prior(self.model, n, t, generator=torch.Generator().manual_seed(self.tc.seed))
-        self.chains = self.chains.to(self.device)
+        self.chains = self.chains.select(self.shard.rows).to(self.device)
 
     def load(self) -> None:
         tensors, meta = self.run.load_checkpoint(self.device)
         unpack_model(tensors, self.model)
-        self.chains = unpack_chains(tensors)
+        self.chains = unpack_chains(tensors).select(self.shard.rows)
         unpack_optimizer(tensors, self.optimizer)
         self.generator.set_state(tensors["rng.state"].cpu())
         self.epoch, self.elapsed = int(meta["epoch"]), float(meta.get("elapsed", 0.0))
@@ -181,6 +190,9 @@ class _Trainer:
 
     def save(self, final: bool = False) -> None:
         recalibrate_norm(self.model, self.chains, self.tc.window)
+        chains = Chains(*(self.shard.gather(t) for t in self.chains.tensors().values()))
+        if not self.shard.is_main:
+            return
         meta = {
             "epoch": self.epoch,
             "elapsed": self.elapsed,
@@ -189,7 +201,7 @@ class _Trainer:
             "recoveries": self.recoveries,
             "dyngen": __version__,
         }
-        self.run.save_checkpoint(pack(self.model, self.chains, self.optimizer, self.generator), meta)
+        self.run.save_checkpoint(pack(self.model, chains, self.optimizer, self.generator), meta)
         if final or time.monotonic() - self.plotted >= PLOT_EVERY_S:  # a plot costs ~0.3 s
             self.plot_curves()
             self.plotted = time.monotonic()
@@ -240,10 +252,11 @@ class _Trainer:
             cfg = TrainConfig.from_dict({**self.tc.to_dict(), "step_size": self.step_size, "lr": self.lr})
             metrics = abptt_epoch(
                 self.model, self.optimizer, self.frames, self.chains, cfg, observed=self.observed,
-                generator=self.generator,
+                generator=self.generator, shard=self.shard,
             )  # fmt: skip
             problem = _diagnose(float(metrics["loss"]), self.chains, self.model)
-            if problem is not None:
+            if self.shard.any(problem is not None):
+                problem = problem or "a failure in another process"
                 self.recoveries += 1
                 if self.recoveries > MAX_RECOVERIES:
                     kept = (
@@ -267,13 +280,15 @@ class _Trainer:
             self.epoch += 1
             self.elapsed += time.perf_counter() - t_start
             record = {"epoch": self.epoch, **metrics, "elapsed": round(self.elapsed, 3)}
-            self.run.append_metrics(record)
-            if callback:
-                callback(record)
-            stopping = stop is not None and stop.is_set()
+            if self.shard.is_main:
+                self.run.append_metrics(record)
+                if callback:
+                    callback(record)
+            stopping = self.shard.any(stop is not None and stop.is_set())
             if self.epoch % self.tc.checkpoint_every == 0 or self.epoch == epochs or stopping:
                 self.save(final=self.epoch == epochs or stopping)
-            if self.tc.preview_every and (self.epoch % self.tc.preview_every == 0 or self.epoch == epochs):
+            preview = self.tc.preview_every and (self.epoch % self.tc.preview_every == 0 or self.epoch == epochs)
+            if preview and self.shard.is_main:
                 self.preview()
             if stopping:
                 log.info("stopped at epoch %d; checkpoint saved", self.epoch)
@@ -293,6 +308,7 @@ def train(
     device: str | torch.device = "auto",
     callback: Callback | None = None,
     stop: threading.Event | None = None,
+    distributed: bool = False,
 ) -> Trained:
     """Train a dynamic generator on videos into a new run directory.
 
@@ -307,6 +323,8 @@ def train(
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         callback: called with each epoch's metrics record.
         stop: when set, training saves a checkpoint after the current epoch and returns.
+        distributed: train data-parallel over the initialised default process group (``torchrun``):
+            every process passes the same arguments and trains on its share of the videos.
 
     Returns:
         The trained run, loaded.
@@ -328,8 +346,9 @@ def train(
         log.warning("training on a single frame: there is no motion to learn, only its appearance")
     if train_config.window > t:
         log.info("the window (%d frames) is longer than the videos (%d): one window of %d", train_config.window, t, t)
+    shard = _shard(n, distributed, train_config)
     check_training_memory(
-        model_config, train_config, videos=n, frames=t, device=dev, incomplete=missing is not None
+        model_config, train_config, videos=shard.hi - shard.lo, frames=t, device=dev, incomplete=missing is not None
     )  # fmt: skip
     config = {
         "dyngen": __version__,
@@ -341,8 +360,10 @@ def train(
     data = {"frames": frames.contiguous()}
     if missing is not None:
         data["missing"] = missing.bool().contiguous()
-    run = Run.create(out, config, data=data)  # data first: a run with a config always has its data
-    trainer = _Trainer(run, config, dev)
+    if shard.is_main:
+        Run.create(out, config, data=data)  # data first: a run with a config always has its data
+    shard.barrier()
+    trainer = _Trainer(Run.open(out), config, dev, shard)
     trainer.start_fresh()
     trainer.fit(train_config.epochs, callback, stop)
     return _finish(trainer)
@@ -355,44 +376,63 @@ def resume(
     device: str | torch.device = "auto",
     callback: Callback | None = None,
     stop: threading.Event | None = None,
+    distributed: bool = False,
 ) -> Trained:
     """Continue a run from its last checkpoint (up to ``epochs`` in total, default: its configured epochs)."""
     run = Run.open(path)
     config = run.read_config()
     if config.get("model_type", "dg") != "dg":
         raise RunError(f"{path}: only dynamic-generator runs can be resumed")
-    for f in run.clean_temporaries():
-        log.info("removed %s, left by an interrupted write", f.name)
     if epochs is not None:
         check_train_config(TrainConfig.from_dict({**config["train"], "epochs": epochs}))
         config["train"]["epochs"] = epochs
-        run.write_config(config)
+    shard = _shard(int(config["data"]["videos"]), distributed, TrainConfig.from_dict(config["train"]))
+    if shard.is_main:
+        for f in run.clean_temporaries():
+            log.info("removed %s, left by an interrupted write", f.name)
+        if epochs is not None:
+            run.write_config(config)
     dev = resolve_device(str(device))
-    d = config["data"]
     check_training_memory(
-        ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=int(d["videos"]),
-        frames=int(d["frames"]), device=dev,
+        ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=shard.hi - shard.lo,
+        frames=int(config["data"]["frames"]), device=dev,
     )  # fmt: skip
-    trainer = _Trainer(run, config, dev)
+    shard.barrier()
+    trainer = _Trainer(run, config, dev, shard)
     if run.has_checkpoint():
         trainer.load()
     else:
         trainer.start_fresh()
-    run.truncate_metrics(trainer.epoch)
+    if shard.is_main:
+        run.truncate_metrics(trainer.epoch)
     trainer.fit(int(config["train"]["epochs"]), callback, stop)
     return _finish(trainer)
 
 
+def _shard(videos: int, distributed: bool, tc: TrainConfig) -> Shard:
+    """This process's share of the videos: all of them, or its rank's part of the default process group."""
+    if not distributed:
+        return Shard.single(videos)
+    if not torch.distributed.is_initialized():
+        raise UsageError("distributed training needs an initialised process group: launch with torchrun")
+    if tc.batch_size or tc.shuffle:
+        raise UsageError("distributed training takes all videos in one batch: drop --batch-size")
+    return Shard.of_world(videos)
+
+
 def _finish(trainer: _Trainer) -> Trained:
-    rec = trainer.run.read_metrics()
-    last = rec[-1] if rec else {}
-    trainer.run.write_summary(
-        {
-            "epochs": trainer.epoch,
-            "train_seconds": round(trainer.elapsed, 2),
-            "psnr": last.get("psnr"),
-            "mse": last.get("mse"),
-            "recoveries": trainer.recoveries,
-        }
-    )
+    if trainer.shard.is_main:
+        rec = trainer.run.read_metrics()
+        last = rec[-1] if rec else {}
+        trainer.run.write_summary(
+            {
+                "epochs": trainer.epoch,
+                "train_seconds": round(trainer.elapsed, 2),
+                "psnr": last.get("psnr"),
+                "mse": last.get("mse"),
+                "recoveries": trainer.recoveries,
+                "processes": trainer.shard.world,
+            }
+        )
+    trainer.shard.barrier()
     return load_trained(trainer.run.path, trainer.device)
