@@ -16,22 +16,21 @@ from dyngen.io.video import write_video
 
 TOLERANCE = 1e-4  # max |difference| of any weight, latent or Adam moment after 3 epochs
 TINY = [
-    "--preset", "cpu-action", "--size", "16", "--frames", "6", "--epochs", "3", "--window", "4",
+    "--preset", "cpu-action", "--size", "16", "--frames", "6", "--window", "4",
     "--state-dim", "3", "--noise-dim", "3", "--appearance-dim", "2", "--width", "8", "--max-width", "16",
     "--langevin-steps", "2", "--learn-steps", "2", "--checkpoint-every", "1", "--preview-every", "0", "--quiet",
 ]  # fmt: skip
 
 
-def _train(tmp_path, videos, out, processes):
+def _dyngen(tmp_path, processes, *args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "dyngen"]
     if processes > 1:
         launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={processes}",
                   "-m", "dyngen"]  # fmt: skip
-    cmd = [*launch, "train", *map(str, videos), "--out", str(out), *TINY]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    done = subprocess.run([*launch, *map(str, args)], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    return load_file(out / "checkpoint.safetensors")
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +40,11 @@ def runs(tmp_path_factory):
     for i in range(3):  # 3 videos: uneven shares (1 and 2) exercise the padded gather
         videos.append(tmp / f"clip{i}.mp4")
         write_video(videos[-1], ripples(6, 16, seed=i), fps=10)
-    single = _train(tmp, videos, tmp / "single", 1)
-    double = _train(tmp, videos, tmp / "double", 2)
+    _dyngen(tmp, 1, "train", *videos, "--out", tmp / "single", "--epochs", "3", *TINY)
+    # 2 processes: 2 epochs, then a resume to 3 (the resume path is data-parallel too)
+    _dyngen(tmp, 2, "train", *videos, "--out", tmp / "double", "--epochs", "2", *TINY)
+    _dyngen(tmp, 2, "train", "--out", tmp / "double", "--resume", "--epochs", "3", "--quiet")
+    single, double = (load_file(tmp / name / "checkpoint.safetensors") for name in ("single", "double"))
     return tmp, single, double
 
 

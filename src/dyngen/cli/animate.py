@@ -26,12 +26,12 @@ def read_stills(paths: list[str], size: tuple[int, int], *, stretch: bool):
 
 
 def command(args: argparse.Namespace) -> int:
+    from dyngen.device import resolve_device
     from dyngen.io.grid import save_frame_grid
     from dyngen.io.mosaic import mosaic
     from dyngen.io.video import to_uint8, write_video, write_videos
     from dyngen.tasks.animate import animate
     from dyngen.tasks.checkpoint import load_trained
-    from dyngen.tasks.train import resolve_device
 
     cfg = encode_config(args)
     trained = load_trained(args.run, resolve_device(args.device))

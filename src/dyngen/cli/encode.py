@@ -37,11 +37,11 @@ def command(args: argparse.Namespace) -> int:
     import torch
 
     from dyngen.algorithms.abptt import psnr_from_mse
+    from dyngen.device import resolve_device
     from dyngen.io.video import to_uint8, video_fps, write_video
     from dyngen.tasks.appearance import read_model_video
     from dyngen.tasks.checkpoint import load_trained
     from dyngen.tasks.encode import encode, save_latents
-    from dyngen.tasks.train import resolve_device
 
     cfg = encode_config(args)
     trained = load_trained(args.run, resolve_device(args.device))

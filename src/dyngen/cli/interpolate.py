@@ -10,11 +10,11 @@ from dyngen.cli.encode import add_encode_options, encode_config
 
 
 def command(args: argparse.Namespace) -> int:
+    from dyngen.device import resolve_device
     from dyngen.io.grid import save_frame_grid, stack_rows
     from dyngen.io.video import to_uint8, write_video
     from dyngen.tasks.checkpoint import load_trained
     from dyngen.tasks.interpolate import interpolate_appearance
-    from dyngen.tasks.train import resolve_device
 
     cfg = encode_config(args)
     trained = load_trained(args.run, resolve_device(args.device))

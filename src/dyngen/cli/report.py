@@ -8,11 +8,11 @@ from dyngen.cli import add_common, emit
 
 
 def command(args: argparse.Namespace) -> int:
+    from dyngen.device import resolve_device
     from dyngen.evaluate.table import format_table, json_safe
     from dyngen.io.video import read_video
     from dyngen.run import Run
     from dyngen.tasks.report import build_report
-    from dyngen.tasks.train import resolve_device
 
     against = None
     if args.against:

@@ -22,10 +22,10 @@ def write_comparison(path: str | Path, observed, videos, *, labels: list[str], f
 
 
 def command(args: argparse.Namespace) -> int:
+    from dyngen.device import resolve_device
     from dyngen.io.video import to_uint8, write_videos
     from dyngen.tasks.checkpoint import load_run
     from dyngen.tasks.lds import synthesize_any
-    from dyngen.tasks.train import resolve_device
 
     trained = load_run(args.run, resolve_device(args.device))  # a dynamic generator's or an LDS run
     if appearance.wanted(args):  # --appearance, --motion-from, --grid, --grid-video

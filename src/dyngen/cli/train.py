@@ -177,7 +177,7 @@ def init_distributed(args: argparse.Namespace) -> bool:
     import torch
     from torch import distributed as dist
 
-    from dyngen.tasks.train import resolve_device
+    from dyngen.device import resolve_device
 
     if resolve_device(args.device).type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", "0"))

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from dyngen.algorithms.abptt import Chains, TrainConfig
+from dyngen.device import resolve_device
 from dyngen.errors import RunError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.run import Run
@@ -108,6 +109,7 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
         chains = unpack_chains(tensors)
     except (KeyError, RuntimeError) as e:
         raise RunError(f"{path}: the checkpoint does not match the run's config ({e})") from None
+    device = resolve_device(device)
     model.to(device).eval()
     return Trained(run, config, model, chains.to(device), int(meta.get("epoch", 0)))
 

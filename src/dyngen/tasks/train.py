@@ -32,6 +32,7 @@ from torch import nn
 from dyngen import __version__
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, windows
 from dyngen.algorithms.shard import Shard
+from dyngen.device import resolve_device
 from dyngen.errors import RunError, TrainingDiverged, UsageError
 from dyngen.io.grid import save_curve, save_frame_grid
 from dyngen.io.video import to_tensor, to_uint8
@@ -47,17 +48,6 @@ MAX_RECOVERIES = 5
 LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
 PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end
 Callback = Callable[[dict[str, Any]], None]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA when present, else the CPU; ``"cpu"``/``"cuda"``/``"cuda:N"`` as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but no CUDA device is available; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UsageError(f"unknown device '{name}'; allowed: auto, cpu, cuda, cuda:N")
-    return torch.device(name)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
