@@ -108,3 +108,18 @@ def test_reconstruction_matches_the_clip(tmp_path, clip):
         recon, _ = trained.model(trained.chains.s0, trained.chains.noise)
     err = np.abs(to_uint8(recon[0]).astype(int) - clip.astype(int)).mean()
     assert err < 25  # on 0-255; an untrained model is about 60 off
+
+
+def test_fixed_norm_psnr_is_the_training_fit_with_one_window(tmp_path, clip):
+    from dyngen.algorithms.abptt import psnr_from_mse
+    from dyngen.io.video import to_tensor
+
+    one = _train(tmp_path, clip, name="one", epochs=30, checkpoint_every=30, window=12)  # the whole 12-frame clip
+    with torch.no_grad():
+        one.model.train()  # batch statistics, as in learning
+        recon, _ = one.model(one.chains.s0, one.chains.noise)
+        one.model.eval()
+    batch_stats = psnr_from_mse(float((recon[0] - to_tensor(clip)).square().mean()))
+    summary = one.run.read_summary()
+    assert summary["psnr_fixed_norm"] == pytest.approx(batch_stats, abs=0.05)
+    assert summary["psnr_fixed_norm"] > 15  # and it is a fit, not noise

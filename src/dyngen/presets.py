@@ -43,10 +43,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 7000, "window": 150, "sigma": 0.5, "langevin_steps": 15, "learn_steps": 1},
         "data": {"size": 128, "frames": 150},
     },
-    # A laptop: a quarter of the paper's widths, 3 Langevin + 4 Adam steps per window.
+    # A laptop: a quarter of the paper's widths, 3 Langevin + 4 Adam steps per window, and one window for the
+    # whole clip, so BatchNorm's statistics in learning are those synthesis uses (see README, "How it works").
     "cpu": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
-        "train": {"epochs": 1000, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
+        "train": {"epochs": 1000, "window": 60, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 60},
     },
     # Action patterns on a laptop.

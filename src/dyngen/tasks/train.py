@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from dyngen import __version__
-from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, windows
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, psnr_from_mse, windows
 from dyngen.algorithms.shard import Shard
 from dyngen.device import resolve_device
 from dyngen.errors import RunError, TrainingDiverged, UsageError
@@ -410,7 +410,32 @@ def _shard(videos: int, distributed: bool, tc: TrainConfig) -> Shard:
     return Shard.of_world(videos)
 
 
+@torch.no_grad()
+def fixed_norm_psnr(trained: Trained, chunk: int = 64) -> float:
+    """PSNR (dB, observed pixels) of the reconstruction from the chains, as synthesis renders it (``eval()``).
+
+    Learning normalises each window with its own batch statistics; synthesis uses the fixed statistics
+    averaged over the windows. With one window per video they are the same; with several, this figure,
+    next to the training PSNR, shows what the fixed statistics cost.
+    """
+    model, ch = trained.model, trained.chains
+    states = model.transition.rollout(ch.s0, ch.noise)
+    a = ch.appearance if model.appearance_dim else None
+    frames, missing = trained.observed_frames(), trained.missing()
+    sq, count = 0.0, 0.0
+    for t0 in range(0, states.shape[1], chunk):
+        x = to_tensor(frames[:, t0 : t0 + chunk].flatten(0, 1).numpy()).to(states.device)
+        recon = model.render(states[:, t0 : t0 + chunk], a).flatten(0, 1)
+        obs = observed_weights(None if missing is None else missing[:, t0 : t0 + chunk])
+        obs = torch.ones_like(x[:, :1]) if obs is None else obs.flatten(0, 1).to(x.device)
+        sq += float(((x - recon).square() * obs).sum())
+        count += float(obs.sum()) * 3
+    return psnr_from_mse(sq / max(count, 1.0))
+
+
 def _finish(trainer: _Trainer) -> Trained:
+    trainer.shard.barrier()
+    trained = load_trained(trainer.run.path, trainer.device)
     if trainer.shard.is_main:
         rec = trainer.run.read_metrics()
         last = rec[-1] if rec else {}
@@ -419,10 +444,11 @@ def _finish(trainer: _Trainer) -> Trained:
                 "epochs": trainer.epoch,
                 "train_seconds": round(trainer.elapsed, 2),
                 "psnr": last.get("psnr"),
+                "psnr_fixed_norm": fixed_norm_psnr(trained),
                 "mse": last.get("mse"),
                 "recoveries": trainer.recoveries,
                 "processes": trainer.shard.world,
             }
         )
     trainer.shard.barrier()
-    return load_trained(trainer.run.path, trainer.device)
+    return trained
