@@ -91,6 +91,25 @@ def test_interpolation_endpoints_exact_and_motion_shared(run):
     assert torch.equal(mid.noise, result.noise) and torch.equal(mid.videos[0], result.videos[0])
 
 
+def test_even_spacing_makes_equal_steps(run):
+    trained = load_trained(run)
+
+    def steps(result):
+        v = result.videos
+        return [float((v[k + 1] - v[k]).square().mean().sqrt()) for k in range(len(v) - 1)]
+
+    uniform = interpolate_appearance(trained, "blue", 2, steps=5, frames=6, seed=5, spacing="uniform")
+    even = interpolate_appearance(trained, "blue", 2, steps=5, frames=6, seed=5, spacing="even", probes=129)
+    assert uniform.rhos == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert even.rhos[0] == 0.0 and even.rhos[-1] == 1.0 and all(a < b for a, b in zip(even.rhos, even.rhos[1:]))
+    s_even, s_uniform = steps(even), steps(uniform)
+    assert max(s_even) / min(s_even) < 1.1
+    assert max(s_even) / min(s_even) <= max(s_uniform) / min(s_uniform)
+    assert sum(s_even) == pytest.approx(sum(s_uniform), rel=0.05)  # the same path, cut differently
+    with pytest.raises(UsageError, match="allowed: even, uniform"):
+        interpolate_appearance(trained, "blue", 2, steps=3, frames=2, spacing="log")
+
+
 def test_animate_freezes_parameters_and_fits_the_still(run):
     trained = load_trained(run)
     before = {k: v.clone() for k, v in trained.model.state_dict().items()}

@@ -20,8 +20,9 @@ def command(args: argparse.Namespace) -> int:
     trained = load_trained(args.run, resolve_device(args.device))
     a, b = args.between
     result = interpolate_appearance(
-        trained, a, b, steps=args.steps_rho, frames=args.frames, seed=args.seed, encode_config=cfg
-    )
+        trained, a, b, steps=args.steps_rho, frames=args.frames, seed=args.seed, encode_config=cfg,
+        spacing=args.spacing,
+    )  # fmt: skip
     rows = list(to_uint8(result.videos))
     out = Path(args.out)
     video = write_video(out, stack_rows(rows), fps=args.fps)
@@ -38,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "interpolate",
         help="interpolate between two appearances of a run trained on many videos",
-        description="Render a_rho = (1 - rho) a_A + rho a_B for --steps values of rho in [0, 1], every row with "
+        description="Render a_rho = (1 - rho) a_A + rho a_B for --steps values of rho in [0, 1] (spaced so the "
+        "rows are equally far apart, or uniformly: --spacing), every row with "
         "the same s_0 ~ N(0, I) and noise (from --seed), into one video with rho down the rows, and a PNG grid "
         "(time across). A and B are training videos (name or index), 'random', video files outside the "
         "training set (encoded with the model frozen) or latents files from 'dyngen encode'.",
@@ -47,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
     p.add_argument("--between", nargs=2, required=True, metavar=("A", "B"), help="the two appearances")
     p.add_argument("--steps", dest="steps_rho", type=int, default=5, help="number of rho values (>= 2)")
+    p.add_argument(
+        "--spacing", choices=["even", "uniform"], default="even",
+        help="even: rows equally far apart in pixels (a morph; rho is printed per row); uniform: equal steps of rho",
+    )  # fmt: skip
     p.add_argument("--frames", type=int, default=30, help="frames per video")
     p.add_argument("--out", required=True, help="the grid video (.mp4, .gif, .npy); the PNG goes beside it")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")

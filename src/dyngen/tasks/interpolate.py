@@ -2,6 +2,18 @@
 
     a_rho = (1 - rho) a_A + rho a_B,   rho in [0, 1] on ``steps`` points
 
+Where the points lie (``spacing``):
+
+- ``"even"`` (default): the rows are equally far apart in pixels (RMSE, the
+  same motion in every row). The generator does not change at a uniform rate
+  along the line: on the animal clips, with evenly spaced rho, nearly all of
+  the change from a lioness to a white horse happened between rho = 0.3 and
+  0.7 (the middle step was 18x the first in MSE), so a uniform grid looks like
+  "A, A, A, switch, B, B". Even spacing follows the path's arc length,
+  measured on a dense probe of rho, and gives a morph; the rho of each row is
+  reported and printed on the grid.
+- ``"uniform"``: rho = 0, 1/(K-1), ..., 1.
+
 Every row shares one s_0 and one noise sequence xi, so only the appearance
 changes down the rows (the paper's melting and blooming sequences). At
 rho = 0 and rho = 1 the rows are exactly the videos of a_A and a_B with that
@@ -12,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from dyngen.errors import UsageError
@@ -19,6 +32,9 @@ from dyngen.tasks.appearance import require_appearance, resolve_appearance
 from dyngen.tasks.checkpoint import Trained
 from dyngen.tasks.encode import EncodeConfig
 from dyngen.tasks.synthesize import synthesize
+
+
+SPACINGS = ("even", "uniform")
 
 
 @dataclass
@@ -42,6 +58,8 @@ def interpolate_appearance(
     frames: int,
     seed: int = 0,
     encode_config: EncodeConfig | None = None,
+    spacing: str = "even",
+    probes: int = 33,
 ) -> Interpolation:
     """Videos along the straight line between two appearances, with the same motion in every row.
 
@@ -53,6 +71,8 @@ def interpolate_appearance(
         frames: frames per video.
         seed: draws s_0 ~ N(0, I) and the noise (and seeds the encoding of video files).
         encode_config: how video files are encoded.
+        spacing: ``"even"`` (rows equally far apart in pixels) or ``"uniform"`` (equal steps of rho).
+        probes: for ``"even"``, the number of rho values on which the path's length is measured.
 
     Returns:
         The K videos with their rho, appearances and the shared s_0 and noise.
@@ -60,6 +80,8 @@ def interpolate_appearance(
     require_appearance(trained, "interpolation")
     if steps < 2 or frames < 1:
         raise UsageError(f"steps must be >= 2 and frames >= 1, got steps={steps}, frames={frames}")
+    if spacing not in SPACINGS:
+        raise UsageError(f"unknown spacing '{spacing}'; allowed: {', '.join(SPACINGS)}")
     model = trained.model
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
@@ -74,10 +96,19 @@ def interpolate_appearance(
     (a_start, label_a), (a_end, label_b) = vector(start), vector(end)
     s0 = torch.randn(model.state_dim, generator=g, device=device)
     noise = torch.randn(frames, model.noise_dim, generator=g, device=device)
-    rhos = torch.linspace(0, 1, steps, dtype=torch.float64).tolist()
-    rows, vectors = [], []
-    for rho in rhos:
+
+    def row(rho: float) -> torch.Tensor:
         a = (1 - rho) * a_start + rho * a_end
-        vectors.append(a)
-        rows.append(synthesize(model, frames=frames, s0=s0, appearance=a, noise=noise[None])[0])
-    return Interpolation(rhos, torch.stack(rows), torch.stack(vectors), s0, noise, (label_a, label_b))
+        return synthesize(model, frames=frames, s0=s0, appearance=a, noise=noise[None])[0]
+
+    rhos = np.linspace(0, 1, steps)
+    if spacing == "even":
+        dense = np.linspace(0, 1, max(probes, steps))
+        videos = [row(float(r)) for r in dense]
+        length = np.cumsum([0.0] + [float((b - a).square().mean().sqrt()) for a, b in zip(videos, videos[1:])])
+        if length[-1] > 0:  # rho at equal arc length; the ends stay exactly 0 and 1
+            rhos = np.interp(np.linspace(0, length[-1], steps), length, dense)
+    rhos = [float(r) for r in rhos]
+    vectors = torch.stack([(1 - r) * a_start + r * a_end for r in rhos])
+    rows = torch.stack([row(r) for r in rhos])
+    return Interpolation(rhos, rows, vectors, s0, noise, (label_a, label_b))
