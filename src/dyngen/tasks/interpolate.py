@@ -22,6 +22,7 @@ motion: each row is rendered on its own, so no row depends on the others.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,7 +33,6 @@ from dyngen.tasks.appearance import require_appearance, resolve_appearance
 from dyngen.tasks.checkpoint import Trained
 from dyngen.tasks.encode import EncodeConfig
 from dyngen.tasks.synthesize import synthesize
-
 
 SPACINGS = ("even", "uniform")
 
@@ -105,7 +105,7 @@ def interpolate_appearance(
     if spacing == "even":
         dense = np.linspace(0, 1, max(probes, steps))
         videos = [row(float(r)) for r in dense]
-        length = np.cumsum([0.0] + [float((b - a).square().mean().sqrt()) for a, b in zip(videos, videos[1:])])
+        length = np.cumsum([0.0] + [float((b - a).square().mean().sqrt()) for a, b in itertools.pairwise(videos)])
         if length[-1] > 0:  # rho at equal arc length; the ends stay exactly 0 and 1
             rhos = np.interp(np.linspace(0, length[-1], steps), length, dense)
     rhos = [float(r) for r in rhos]
