@@ -1,0 +1,117 @@
+"""Time to quality: the reconstruction PSNR against wall-clock seconds of two training recipes, in one plot.
+
+The paper recipe (``paper-texture``: paper widths, 15 Langevin steps + 1 Adam step per window, 3000 epochs)
+against a faster one (by default the ``cpu`` preset: a quarter of the widths, 3 Langevin + 4 Adam steps, one
+window), on the same clip (fire, 64x64, 60 frames) and seed. Each trains until its epoch count or its time
+budget, whichever comes first; both runs are kept, so a longer budget resumes them (``--resume``).
+
+Prints, for each recipe, the epochs, the seconds and the final training PSNR; then the PSNR the paper recipe
+reached, the first second at which the fast recipe reached it, and the ratio of the two wall times (the target:
+at most 1/5). Writes ``psnr_vs_seconds.png`` (both curves) and ``results.json`` to --out.
+
+    python benchmarks/time_to_quality.py                                  # the full study (hours on 2 cores)
+    python benchmarks/time_to_quality.py --paper-minutes 20 --fast-minutes 20 --device cpu   # a partial one
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+from pathlib import Path
+
+import torch
+
+from dyngen.algorithms.abptt import TrainConfig
+from dyngen.io.grid import save_curve
+from dyngen.io.video import read_video
+from dyngen.models.dynamic_generator import ModelConfig
+from dyngen.presets import get_preset
+from dyngen.run import SUMMARY, Run
+from dyngen.tasks.train import resume, train
+
+CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "textures" / "fire.avi"
+
+
+def run_recipe(out: Path, frames: torch.Tensor, preset: str, minutes: float, epochs: int | None, args) -> list[dict]:
+    """Train (or continue) ``preset`` in ``out`` for at most ``minutes``; returns its metrics records."""
+    cfg = get_preset(preset)
+    stop = threading.Event()
+
+    def budget(record: dict) -> None:
+        if record["elapsed"] >= 60 * minutes:
+            stop.set()
+        if record["epoch"] % 50 == 0:
+            logging.info("%s epoch %d: %.2f dB, %.0f s", preset, record["epoch"], record["psnr"], record["elapsed"])
+
+    total = epochs or cfg["train"]["epochs"]
+    if (out / "config.json").is_file():
+        if not (Run.open(out).read_metrics() and Run.open(out).read_metrics()[-1]["epoch"] >= total):
+            resume(out, epochs=total, device=args.device, callback=budget, stop=stop)
+    else:
+        h, w = frames.shape[2:4]
+        mc = ModelConfig.from_dict({**cfg["model"], "height": h, "width": w})
+        tc = TrainConfig.from_dict({**cfg["train"], "epochs": total, "seed": args.seed, "preview_every": 0})
+        train(out, frames, names=["clip"], model_config=mc, train_config=tc, device=args.device,
+              data_info={"preset": preset, "benchmark": "time_to_quality"}, callback=budget, stop=stop)  # fmt: skip
+    return Run.open(out).read_metrics()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", default=str(CLIP))
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--paper-preset", default="paper-texture")
+    ap.add_argument("--fast-preset", default="cpu")
+    ap.add_argument("--paper-minutes", type=float, default=1e9, help="time budget of the paper recipe")
+    ap.add_argument("--fast-minutes", type=float, default=1e9, help="time budget of the fast recipe")
+    ap.add_argument("--fast-epochs", type=int, default=None, help="epochs of the fast recipe (default: its preset's)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/out/time_to_quality")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    frames = torch.from_numpy(read_video(args.clip, size=args.size, frames=args.frames))[None]
+    out = Path(args.out)
+    paper = run_recipe(out / "paper", frames, args.paper_preset, args.paper_minutes, None, args)
+    fast = run_recipe(out / "fast", frames, args.fast_preset, args.fast_minutes, args.fast_epochs, args)
+
+    target, paper_seconds = paper[-1]["psnr"], paper[-1]["elapsed"]
+    reached = next((r for r in fast if r["psnr"] >= target), None)
+    result = {
+        "clip": args.clip,
+        "paper": {"preset": args.paper_preset, "epochs": paper[-1]["epoch"], "seconds": paper_seconds,
+                  "psnr": target, "psnr_fixed_norm": json.loads((out / "paper" / SUMMARY).read_text()).get(
+                      "psnr_fixed_norm")},
+        "fast": {"preset": args.fast_preset, "epochs": fast[-1]["epoch"], "seconds": fast[-1]["elapsed"],
+                 "psnr": fast[-1]["psnr"], "psnr_fixed_norm": json.loads((out / "fast" / SUMMARY).read_text()).get(
+                     "psnr_fixed_norm")},
+        "fast_reaches_paper_psnr": None if reached is None else {
+            "epoch": reached["epoch"], "seconds": reached["elapsed"], "ratio": reached["elapsed"] / paper_seconds},
+    }  # fmt: skip
+    save_curve(
+        out / "psnr_vs_seconds.png",
+        {f"{args.paper_preset} ({result['paper']['epochs']} epochs)": ([r["elapsed"] for r in paper],
+                                                                      [r["psnr"] for r in paper]),
+         f"{args.fast_preset} ({result['fast']['epochs']} epochs)": ([r["elapsed"] for r in fast],
+                                                                    [r["psnr"] for r in fast])},
+        xlabel="training seconds", ylabel="reconstruction PSNR (dB)", title=f"time to quality: {Path(args.clip).name}",
+    )  # fmt: skip
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    for name in ("paper", "fast"):
+        r = result[name]
+        print(f"{name:6s} {r['preset']:14s} {r['epochs']:6d} epochs {r['seconds']:8.0f} s  {r['psnr']:.2f} dB "
+              f"(fixed-norm {r['psnr_fixed_norm']:.2f} dB)")  # fmt: skip
+    hit = result["fast_reaches_paper_psnr"]
+    if hit is None:
+        print(f"the fast recipe did not reach the paper recipe's {target:.2f} dB")
+    else:
+        print(f"the fast recipe reached {target:.2f} dB at epoch {hit['epoch']}, {hit['seconds']:.0f} s: "
+              f"{hit['ratio']:.3f} of the paper recipe's {paper_seconds:.0f} s (target <= 0.2)")  # fmt: skip
+    print(f"plot: {out / 'psnr_vs_seconds.png'}")
+
+
+if __name__ == "__main__":
+    main()
