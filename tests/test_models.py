@@ -69,3 +69,16 @@ def test_unknown_options_name_allowed_values():
         ModelConfig.from_dict({"colour": 3})
     with pytest.raises(UsageError, match="batch, group, none"):
         FrameGenerator(in_dim=2, size=(16, 16), norm="layer")
+
+
+@pytest.mark.parametrize("activation, noise_matters", [("relu", False), ("leaky_relu", True)])
+def test_dead_relu_units_cut_the_noise_out_of_the_transition(activation, noise_matters):
+    torch.manual_seed(0)
+    f = Transition(state_dim=3, noise_dim=4, hidden=5, activation=activation, init_std=0.5)
+    with torch.no_grad():  # what learning did on boiling_water: the second hidden layer's biases went negative
+        f.net[2].bias.fill_(-100.0)
+    s = torch.zeros(8, 3)
+    a, b = f(s, torch.randn(8, 4)), f(s, torch.randn(8, 4))
+    assert (not torch.allclose(a, b, atol=1e-6)) == noise_matters
+    with pytest.raises(UsageError, match="allowed: relu, leaky_relu"):
+        Transition(state_dim=3, noise_dim=4, activation="gelu")

@@ -16,7 +16,9 @@ from typing import Any
 
 from dyngen.errors import UsageError
 
-PAPER_NET = {"base_channels": 64, "max_channels": 512}
+PAPER_NET = {"base_channels": 64, "max_channels": 512, "transition_activation": "relu"}
+# A quarter of the paper's widths; leaky ReLU, because ReLU units die in the transition (models/transition.py).
+CPU_NET = {"base_channels": 16, "max_channels": 128, "transition_activation": "leaky_relu"}
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # Experiment 1: dynamic textures. 60 frames at 64x64, d = k = 100.
@@ -43,28 +45,28 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 7000, "window": 150, "sigma": 0.5, "langevin_steps": 15, "learn_steps": 1},
         "data": {"size": 128, "frames": 150},
     },
-    # A laptop: a quarter of the paper's widths, 3 Langevin + 4 Adam steps per window, and one window for the
+    # A laptop: CPU_NET, 3 Langevin + 4 Adam steps per window, and one window for the
     # whole clip, so BatchNorm's statistics in learning are those synthesis uses (see README, "How it works").
     "cpu": {
-        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **CPU_NET},
         "train": {"epochs": 1000, "window": 60, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 60},
     },
     # Action patterns on a laptop.
     "cpu-action": {
-        "model": {"state_dim": 3, "noise_dim": 100, "appearance_dim": 100, "base_channels": 16, "max_channels": 128},
+        "model": {"state_dim": 3, "noise_dim": 100, "appearance_dim": 100, **CPU_NET},
         "train": {"epochs": 300, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 30},
     },
     # Recovery on a laptop: 70 frames at 64x64 in one window, sigma as in the paper.
     "cpu-recovery": {
-        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
+        "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **CPU_NET},
         "train": {"epochs": 1500, "window": 70, "sigma": 0.5, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 70},
     },
     # The embedded demo: small and quick (well under 5 minutes on 2 cores).
     "demo": {
-        "model": {"state_dim": 20, "noise_dim": 20, "appearance_dim": 0, "base_channels": 16, "max_channels": 128},
+        "model": {"state_dim": 20, "noise_dim": 20, "appearance_dim": 0, **CPU_NET},
         "train": {
             "epochs": 300,
             "window": 30,

@@ -35,6 +35,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--noise-dim": ("model", "noise_dim", int, "noise dimension k"),
     "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),
     "--transition": ("model", "transition", str, "nonlinear or linear"),
+    "--transition-activation": ("model", "transition_activation", str, "relu (the paper's) or leaky_relu"),
     "--width": ("model", "base_channels", int, "generator width: channels of the last hidden layer (paper: 64)"),
     "--max-width": ("model", "max_channels", int, "generator width cap (paper: 512)"),
     "--norm": ("model", "norm", str, "batch, group or none"),

@@ -42,6 +42,7 @@ class ModelConfig(DictConfig):
     appearance_dim: int = 0  # c; 0 disables appearance vectors
     transition: str = "nonlinear"
     transition_hidden: int = 20
+    transition_activation: str = "relu"  # the paper's; the CPU presets use "leaky_relu" (see models/transition.py)
     base_channels: int = 64
     max_channels: int = 512
     norm: str = "batch"
@@ -60,6 +61,7 @@ class DynamicGenerator(nn.Module):
             noise_dim=config.noise_dim,
             kind=config.transition,
             hidden=config.transition_hidden,
+            activation=config.transition_activation,
         )
         self.generator = FrameGenerator(
             in_dim=config.appearance_dim + config.state_dim,
