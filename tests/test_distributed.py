@@ -69,5 +69,5 @@ def test_distributed_refuses_a_batch_size():
     from dyngen.tasks.train import _shard
 
     with pytest.raises(UsageError, match="torchrun"):
-        _shard(4, True, TrainConfig())
-    assert _shard(4, False, TrainConfig(batch_size=2)).hi == 4
+        _shard(4, True, TrainConfig(), torch.device("cpu"))
+    assert _shard(4, False, TrainConfig(batch_size=2), torch.device("cpu")).hi == 4

@@ -186,6 +186,7 @@ def abptt_epoch(
     count = torch.tensor(
         [float(frames.numel() if observed is None else observed.sum().item() * frames.shape[2]), float(sq_sum)],
         dtype=torch.float64,
+        device=frames.device,
     )
     count, sq_sum = shard.sum_(count).tolist()  # one read-back
     mse = sq_sum / max(count, 1.0)

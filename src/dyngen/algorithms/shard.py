@@ -38,20 +38,22 @@ class Shard:
     rank: int = 0
     world: int = 1
     group: Any = None
+    device: str | torch.device = "cpu"  # where collectives' small tensors live (NCCL needs CUDA)
 
     @classmethod
     def single(cls, total: int) -> Shard:
         return cls(total, 0, total)
 
     @classmethod
-    def of_world(cls, total: int, group: Any = None) -> Shard:
+    def of_world(cls, total: int, device: torch.device | str = "cpu", group: Any = None) -> Shard:
         """This rank's contiguous share of ``total`` videos in the initialised default (or given) group."""
         rank, world = dist.get_rank(group), dist.get_world_size(group)
         if total < world:
             from dyngen.errors import UsageError
 
             raise UsageError(f"{world} processes need at least {world} training videos, got {total}")
-        return cls(total, rank * total // world, (rank + 1) * total // world, rank, world, group)
+        lo, hi = rank * total // world, (rank + 1) * total // world
+        return cls(total, lo, hi, rank, world, group, device)
 
     @property
     def distributed(self) -> bool:
@@ -91,7 +93,7 @@ class Shard:
         """True when ``flag`` is true on any rank (every rank gets the same answer)."""
         if not self.distributed:
             return flag
-        return bool(self.sum_(torch.tensor([float(flag)])).item() > 0)
+        return bool(self.sum_(torch.tensor([float(flag)], device=self.device)).item() > 0)
 
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:
         """All ranks' rows of ``tensor`` (this rank's ``hi - lo`` rows first dimension), in video order."""

@@ -336,7 +336,7 @@ def train(
         log.warning("training on a single frame: there is no motion to learn, only its appearance")
     if train_config.window > t:
         log.info("the window (%d frames) is longer than the videos (%d): one window of %d", train_config.window, t, t)
-    shard = _shard(n, distributed, train_config)
+    shard = _shard(n, distributed, train_config, dev)
     check_training_memory(
         model_config, train_config, videos=shard.hi - shard.lo, frames=t, device=dev, incomplete=missing is not None
     )  # fmt: skip
@@ -376,13 +376,13 @@ def resume(
     if epochs is not None:
         check_train_config(TrainConfig.from_dict({**config["train"], "epochs": epochs}))
         config["train"]["epochs"] = epochs
-    shard = _shard(int(config["data"]["videos"]), distributed, TrainConfig.from_dict(config["train"]))
+    dev = resolve_device(str(device))
+    shard = _shard(int(config["data"]["videos"]), distributed, TrainConfig.from_dict(config["train"]), dev)
     if shard.is_main:
         for f in run.clean_temporaries():
             log.info("removed %s, left by an interrupted write", f.name)
         if epochs is not None:
             run.write_config(config)
-    dev = resolve_device(str(device))
     check_training_memory(
         ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=shard.hi - shard.lo,
         frames=int(config["data"]["frames"]), device=dev,
@@ -399,7 +399,7 @@ def resume(
     return _finish(trainer)
 
 
-def _shard(videos: int, distributed: bool, tc: TrainConfig) -> Shard:
+def _shard(videos: int, distributed: bool, tc: TrainConfig, device: torch.device) -> Shard:
     """This process's share of the videos: all of them, or its rank's part of the default process group."""
     if not distributed:
         return Shard.single(videos)
@@ -407,7 +407,7 @@ def _shard(videos: int, distributed: bool, tc: TrainConfig) -> Shard:
         raise UsageError("distributed training needs an initialised process group: launch with torchrun")
     if tc.batch_size or tc.shuffle:
         raise UsageError("distributed training takes all videos in one batch: drop --batch-size")
-    return Shard.of_world(videos)
+    return Shard.of_world(videos, device)
 
 
 @torch.no_grad()
