@@ -36,6 +36,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),
     "--transition": ("model", "transition", str, "nonlinear or linear"),
     "--transition-activation": ("model", "transition_activation", str, "relu (the paper's) or leaky_relu"),
+    "--transition-width": ("model", "transition_hidden", int, "width of the transition MLP's hidden layers"),
     "--width": ("model", "base_channels", int, "generator width: channels of the last hidden layer (paper: 64)"),
     "--max-width": ("model", "max_channels", int, "generator width cap (paper: 512)"),
     "--norm": ("model", "norm", str, "batch, group or none"),
