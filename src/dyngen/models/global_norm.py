@@ -17,7 +17,26 @@ from typing import Any
 import torch
 from torch import distributed as dist
 from torch import nn
-from torch.distributed.nn.functional import all_reduce
+
+
+class _Sum(torch.autograd.Function):
+    """Sum over the ranks of ``group``; the gradient is summed likewise (every rank's loss depends on it)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, group: Any) -> torch.Tensor:
+        ctx.group = group
+        out = tensor.clone()
+        dist.all_reduce(out, group=group)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return _Sum.apply(grad.contiguous(), ctx.group), None
+
+
+def all_reduce(tensor: torch.Tensor, group: Any = None) -> torch.Tensor:
+    """A differentiable all-reduce (sum)."""
+    return _Sum.apply(tensor, group)
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
