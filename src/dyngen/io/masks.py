@@ -277,3 +277,8 @@ def save_mask(path: str | os.PathLike, missing: torch.Tensor) -> Path:
     else:
         write_video(p, np.repeat(m[..., None], 3, axis=-1).astype(np.uint8) * 255)
     return p
+
+
+def observed_weights(missing: torch.Tensor | None) -> torch.Tensor | None:
+    """``missing (N, T, H, W)`` bool -> ``observed (N, T, 1, H, W)`` float weights."""
+    return None if missing is None else (~missing).float()[:, :, None]

@@ -25,7 +25,7 @@ on the other frames in its batch (PAPER.md section 4, item 3):
 - ``"batch"`` (default): BatchNorm with batch statistics while learning (as
   in the paper) and fixed statistics in ``eval()`` mode, which synthesis uses.
   The fixed statistics are recomputed over all training windows at every
-  checkpoint (``dyngen.tasks.train.recalibrate_norm``), so a synthesized frame
+  checkpoint (``dyngen.tasks.fixed_norm.recalibrate_norm``), so a synthesized frame
   is a function of its own latents only. Measured on fire (64x64, 120 epochs):
   29.3 dB training PSNR with BatchNorm against 20.4 without normalisation and
   about 20 with GroupNorm, whose per-frame statistics wash out the small

@@ -30,16 +30,18 @@ import torch
 from torch import nn
 
 from dyngen import __version__
-from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, psnr_from_mse, windows
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
 from dyngen.algorithms.shard import Shard
 from dyngen.device import resolve_device
 from dyngen.errors import RunError, TrainingDiverged, UsageError
 from dyngen.io.grid import save_curve, save_frame_grid
+from dyngen.io.masks import observed_weights
 from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.global_norm import use_global_norm
 from dyngen.run import Run, check_free_space
 from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
+from dyngen.tasks.fixed_norm import fixed_norm_psnr, recalibrate_norm
 from dyngen.tasks.memory import check_training_memory
 from dyngen.tasks.synthesize import synthesize
 
@@ -52,37 +54,6 @@ Callback = Callable[[dict[str, Any]], None]
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
-
-
-def observed_weights(missing: torch.Tensor | None) -> torch.Tensor | None:
-    """``missing (N, T, H, W)`` bool -> ``observed (N, T, 1, H, W)`` float weights."""
-    return None if missing is None else (~missing).float()[:, :, None]
-
-
-@torch.no_grad()
-def recalibrate_norm(model: DynamicGenerator, chains: Chains, window: int) -> None:
-    """Set BatchNorm's running statistics to the average over all training windows.
-
-    With ``norm="batch"`` the generator normalises with batch statistics while it
-    learns; synthesis (``eval()``) uses these fixed statistics instead, so a
-    synthesized frame never depends on the other frames in its batch.
-    """
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns:
-        return
-    momenta = [m.momentum for m in bns]
-    was_training = model.training
-    for m in bns:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average
-    model.train()
-    a = chains.appearance if model.appearance_dim else None
-    states = model.transition.rollout(chains.s0, chains.noise)
-    for t0, t1 in windows(states.shape[1], window):
-        model.render(states[:, t0:t1], a)
-    for m, mom in zip(bns, momenta):
-        m.momentum = mom
-    model.train(was_training)
 
 
 def check_train_config(tc: TrainConfig) -> None:
@@ -408,29 +379,6 @@ def _shard(videos: int, distributed: bool, tc: TrainConfig, device: torch.device
     if tc.batch_size or tc.shuffle:
         raise UsageError("distributed training takes all videos in one batch: drop --batch-size")
     return Shard.of_world(videos, device)
-
-
-@torch.no_grad()
-def fixed_norm_psnr(trained: Trained, chunk: int = 64) -> float:
-    """PSNR (dB, observed pixels) of the reconstruction from the chains, as synthesis renders it (``eval()``).
-
-    Learning normalises each window with its own batch statistics; synthesis uses the fixed statistics
-    averaged over the windows. With one window per video they are the same; with several, this figure,
-    next to the training PSNR, shows what the fixed statistics cost.
-    """
-    model, ch = trained.model, trained.chains
-    states = model.transition.rollout(ch.s0, ch.noise)
-    a = ch.appearance if model.appearance_dim else None
-    frames, missing = trained.observed_frames(), trained.missing()
-    sq, count = 0.0, 0.0
-    for t0 in range(0, states.shape[1], chunk):
-        x = to_tensor(frames[:, t0 : t0 + chunk].flatten(0, 1).numpy()).to(states.device)
-        recon = model.render(states[:, t0 : t0 + chunk], a).flatten(0, 1)
-        obs = observed_weights(None if missing is None else missing[:, t0 : t0 + chunk])
-        obs = torch.ones_like(x[:, :1]) if obs is None else obs.flatten(0, 1).to(x.device)
-        sq += float(((x - recon).square() * obs).sum())
-        count += float(obs.sum()) * 3
-    return psnr_from_mse(sq / max(count, 1.0))
 
 
 def _finish(trainer: _Trainer) -> Trained:
