@@ -119,9 +119,11 @@ def save_frame_grid(
                     ax.set_xlabel(f"t={idx[c]}", fontsize=7, labelpad=1)
         if labels is not None:
             axes[r, 0].set_ylabel(labels[r], fontsize=8, rotation=0, ha="right", va="center")
+    top = 1.0
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout(pad=0.3)
+        top -= 0.3 / fig.get_figheight()  # room for the title above the first row
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, top))
     return save_figure(fig, path)
 
 
