@@ -67,10 +67,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # The embedded demo: small and quick (well under 5 minutes on 2 cores).
     "demo": {
-        "model": {"state_dim": 20, "noise_dim": 20, "appearance_dim": 0, **CPU_NET},
+        "model": {"state_dim": 20, "noise_dim": 20, "appearance_dim": 0, **CPU_NET, "transition_hidden": 128},
         "train": {
-            "epochs": 300,
-            "window": 30,
+            "epochs": 450,
+            "window": 60,  # one window: the fixed BatchNorm statistics then match learning
             "sigma": 1.0,
             "langevin_steps": 3,
             "learn_steps": 4,
