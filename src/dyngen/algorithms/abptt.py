@@ -23,8 +23,9 @@ generator's small-input layers as matrix products, on by default) and
 ``precision`` (``"tf32"`` by default: float32, with TF32 tensor cores on CUDA;
 ``"fp32"``: strict float32; ``"bf16"``: bfloat16 autocast of the forward
 passes). ``checkpoint_activations`` trades compute for memory: the
-generator recomputes its blocks in the backward pass. Langevin never computes parameter gradients (``frozen``), and the
-loop reads results back from the device once per epoch, not per step.
+generator recomputes its blocks in the backward pass. Langevin never
+computes parameter gradients (``frozen``), and the loop reads results back
+from the device once per epoch, not per step.
 """
 
 from __future__ import annotations
@@ -183,12 +184,9 @@ def abptt_epoch(
     shard = shard or Shard.single(frames.shape[0])
     with speed_settings(model, config, frames.device):
         sq_sum = _epoch(model, optimizer, frames, chains, config, observed, generator, shard)
-    count = torch.tensor(
-        [float(frames.numel() if observed is None else observed.sum().item() * frames.shape[2]), float(sq_sum)],
-        dtype=torch.float64,
-        device=frames.device,
-    )
-    count, sq_sum = shard.sum_(count).tolist()  # one read-back
+    count = frames.numel() if observed is None else observed.sum() * frames.shape[2]
+    totals = torch.stack([torch.as_tensor(count, dtype=torch.float64, device=frames.device), sq_sum])
+    count, sq_sum = shard.sum_(totals).tolist()  # summed over processes; one read-back
     mse = sq_sum / max(count, 1.0)
     loss = sq_sum / (2 * config.sigma**2 * shard.total * frames.shape[1])  # the learning objective per frame
     return {"loss": loss, "mse": mse, "psnr": psnr_from_mse(mse)}
