@@ -2,7 +2,8 @@
 
 For each clip (64x64, the first 60 frames): train the dynamic generator with the ``cpu`` preset for a time
 budget, fit the LDS (d = 50 as in NOTES.md; more dimensions with --lds-dims), synthesize 8x the training length
-(480 frames) from each with one seed, and score it against the observed clip (``dyngen.evaluate``). Prints a
+(480 frames) from each with one seed (``--samples K``: the dynamics distance of K seeds as well), and score it
+against the observed clip (``dyngen.evaluate``). Prints a
 table clip x model x metric with the training times, writes a report per clip (``dyngen report``: frame grids,
 motion over time, metric table) and all figures as JSON under --out.
 
@@ -22,16 +23,18 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.evaluate import evaluate
 from dyngen.evaluate.table import format_value, json_safe
-from dyngen.io.video import read_video
+from dyngen.io.video import read_video, to_uint8
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import get_preset
 from dyngen.run import SUMMARY
-from dyngen.tasks.lds import load_lds, synthesize_lds_run, train_lds
+from dyngen.tasks.checkpoint import load_run
+from dyngen.tasks.lds import load_lds, synthesize_any, synthesize_lds_run, train_lds
 from dyngen.tasks.report import build_report
 from dyngen.tasks.train import train
 
@@ -103,7 +106,23 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
     extra.update({f"lds d={d}": {"spectral_radius": s["spectral_radius"], "psnr": s["psnr"]} for d, s in lds.items()})
     for ref in ("observed vs itself", "static"):
         table[ref] = report.table[ref]
+    extra["dg"]["dynamics_seeds"] = [table["dg"]["dynamics_distance"]]
+    extra[f"lds d={first}"]["dynamics_seeds"] = [table[f"lds d={first}"]["dynamics_distance"]]
+    runs = {"dg": load_run(root / "dg", args.device), f"lds d={first}": load_lds(lds_runs[first])}
+    for seed in range(args.seed + 1, args.seed + args.samples):  # more samples: the spread of one synthesis
+        for model, run in runs.items():
+            synth = synthesize_any(run, frames=length, seed=seed)[0]
+            synth = synth if isinstance(synth, np.ndarray) else to_uint8(synth)
+            extra[model]["dynamics_seeds"].append(evaluate(synth, observed, seed=args.seed)["dynamics_distance"])
     return {"table": table, "train_seconds": seconds, "extra": extra, "report": str(report.index)}
+
+
+def show(value) -> str:
+    """A float, or a list of floats as a / b / c (mean m)."""
+    if isinstance(value, list):
+        return " / ".join(format_value(x) for x in value) + (f" (mean {format_value(sum(value) / len(value))})"
+                                                           if len(value) > 1 else "")  # fmt: skip
+    return format_value(value) if isinstance(value, float) else str(value)
 
 
 def print_table(results: dict[str, dict]) -> None:
@@ -115,8 +134,7 @@ def print_table(results: dict[str, dict]) -> None:
             secs = res["train_seconds"].get(model)
             cells = "".join(f"{format_value(m[k]):>10}" for k in COLUMNS)
             print(f"{clip:<16}{model:<20}{'' if secs is None else format_value(secs):>9}{cells}")
-        notes = "; ".join(f"{k}: " + ", ".join(f"{a} {format_value(b) if isinstance(b, float) else b}"
-                                               for a, b in v.items()) for k, v in res["extra"].items())  # fmt: skip
+        notes = "; ".join(f"{k}: " + ", ".join(f"{a} {show(b)}" for a, b in v.items()) for k, v in res["extra"].items())
         print(f"{'':<16}{notes}")
         print(f"{'':<16}report: {res['report']}")
 
@@ -133,6 +151,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=60, help="training frames (the first ones)")
     ap.add_argument("--synth-frames", type=int, default=480, help="frames to synthesize (8x the training length)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--samples", type=int, default=1, help="syntheses per model (seeds seed..): dynamics per seed")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     data = Path(args.data)
