@@ -59,7 +59,8 @@ def fixed_norm_psnr(trained: Trained, chunk: int = 64) -> float:
     model, ch = trained.model, trained.chains
     states = model.transition.rollout(ch.s0, ch.noise)
     a = ch.appearance if model.appearance_dim else None
-    frames, missing = trained.observed_frames(), trained.missing()
+    data = trained.run.load_data()  # one read of data.safetensors for the frames and the mask
+    frames, missing = data["frames"], data.get("missing")
     sq, count = 0.0, 0.0
     for t0 in range(0, states.shape[1], chunk):
         x = to_tensor(frames[:, t0 : t0 + chunk].flatten(0, 1).numpy()).to(states.device)
