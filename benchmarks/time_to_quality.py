@@ -70,13 +70,22 @@ def main() -> None:
     ap.add_argument("--fast-epochs", type=int, default=None, help="epochs of the fast recipe (default: its preset's)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--only",
+        choices=("paper", "fast"),
+        help="train this recipe only (e.g. one per core); a later call without --only plots both",
+    )
     ap.add_argument("--out", default="benchmarks/out/time_to_quality")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     frames = torch.from_numpy(read_video(args.clip, size=args.size, frames=args.frames))[None]
     out = Path(args.out)
-    paper = run_recipe(out / "paper", frames, args.paper_preset, args.paper_minutes, None, args)
-    fast = run_recipe(out / "fast", frames, args.fast_preset, args.fast_minutes, args.fast_epochs, args)
+    if args.only != "fast":
+        paper = run_recipe(out / "paper", frames, args.paper_preset, args.paper_minutes, None, args)
+    if args.only != "paper":
+        fast = run_recipe(out / "fast", frames, args.fast_preset, args.fast_minutes, args.fast_epochs, args)
+    if args.only:
+        return
 
     target, paper_seconds = paper[-1]["psnr"], paper[-1]["elapsed"]
     reached = next((r for r in fast if r["psnr"] >= target), None)

@@ -34,6 +34,9 @@ def test_train_synthesize_end_to_end(tmp_path, video, capsys):
     arr = np.load(out)
     assert arr.shape == (2, 20, 16, 16, 3) and arr.dtype == np.uint8
     assert (tmp_path / "cmp.mp4").is_file() and (tmp_path / "cmp.png").is_file()
+    assert main([*argv[:-4], "--out", str(tmp_path / "p.npy"), "--noise", "prior", "--quiet"]) == 0
+    prior = np.load(tmp_path / "p.npy")
+    assert prior.shape == arr.shape and not np.array_equal(prior, arr)  # the default is the fitted noise
     assert (
         main(["synthesize", str(run), "--frames", "8", "--num", "2", "--out", str(tmp_path / "v.mp4"), "--quiet"]) == 0
     )

@@ -89,6 +89,8 @@ def test_load_dispatch_and_synthesis_options(tmp_path):
     assert mean_step(calm) < mean_step(a[:1])
     with pytest.raises(UsageError, match="allowed: rip or 0"):
         synthesize_lds_run(loaded, frames=5, video="other")
+    with pytest.raises(UsageError, match="fitted residual covariance"):
+        synthesize_lds_run(loaded, frames=5, noise="prior")
     with pytest.raises(UsageError, match="one video per run"):
         train_lds(tmp_path / "two", torch.zeros(2, 5, 8, 8, 3, dtype=torch.uint8), names=["a", "b"])
     assert not (tmp_path / "two").exists()

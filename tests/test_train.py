@@ -7,9 +7,10 @@ from conftest import tiny_configs
 
 from dyngen.errors import RunError
 from dyngen.io.video import to_uint8
+from dyngen.models.innovations import Innovations
 from dyngen.run import Run
 from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.synthesize import synthesize_run
+from dyngen.tasks.synthesize import synthesize, synthesize_run
 from dyngen.tasks.train import resume, train
 
 
@@ -68,6 +69,18 @@ def test_synthesis_is_bounded_moving_and_seeded(tmp_path, clip):
     assert torch.equal(a, synthesize_run(trained, frames=50, num=2, seed=1))
     r = synthesize_run(trained, frames=5, start="random", seed=1)
     assert not torch.equal(r[0], a[0, :5])
+
+
+def test_posterior_noise_is_drawn_from_the_fit_of_the_inferred_innovations(tmp_path, clip):
+    trained = _train(tmp_path, clip)
+    s0 = trained.chains.s0[0]
+    xi = Innovations.fitted(trained.chains.noise).sample(2, 20, generator=torch.Generator().manual_seed(3))
+    posterior = synthesize_run(trained, frames=20, num=2, seed=3)  # the default
+    assert torch.equal(posterior, synthesize(trained.model, frames=20, num=2, s0=s0, noise=xi))
+    prior = synthesize_run(trained, frames=20, num=2, seed=3, noise="prior")  # the paper's N(0, I)
+    g = torch.Generator().manual_seed(3)
+    assert torch.equal(prior, synthesize(trained.model, frames=20, num=2, s0=s0, generator=g))
+    assert not torch.equal(prior, posterior)
 
 
 def test_hidden_pixels_have_no_influence(tmp_path, clip):

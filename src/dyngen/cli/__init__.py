@@ -50,6 +50,16 @@ def add_common(p: argparse.ArgumentParser, *, device: bool = True, seed: bool = 
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
 
 
+def add_noise_option(p: argparse.ArgumentParser) -> None:
+    """``--noise``: the distribution of fresh innovations (``dyngen.models.innovations``; its choices, kept here so
+    that parsing the command line does not import torch)."""
+    p.add_argument(
+        "--noise", choices=["posterior", "prior"], default="posterior",
+        help="where fresh innovations xi are drawn from: posterior (a Gaussian fitted to the training videos' "
+        "inferred innovations) or prior (N(0, I), the paper's synthesis)",
+    )  # fmt: skip
+
+
 def parse_size(text: str) -> int | tuple[int, int]:
     """``"64"`` -> 64, ``"48x64"`` -> (48, 64)."""
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import add_common, add_noise_option, emit
 from dyngen.cli.encode import add_encode_options, encode_config
 
 
@@ -37,7 +37,7 @@ def command(args: argparse.Namespace) -> int:
     trained = load_trained(args.run, resolve_device(args.device))
     mc = trained.model.config
     stills = read_stills(args.images, (mc.height, mc.width), stretch=args.stretch)
-    result = animate(trained, stills, frames=args.frames, seed=args.seed, config=cfg)
+    result = animate(trained, stills, frames=args.frames, seed=args.seed, config=cfg, noise=args.noise)
     videos = list(to_uint8(result.videos))
     out = Path(args.out)
     written = write_videos(out, videos, fps=args.fps)
@@ -76,6 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output video (.mp4, .gif, .npy); several images: OUT_k.ext")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
     p.add_argument("--stretch", action="store_true", help="resize images of another aspect ratio anyway")
+    add_noise_option(p)
     add_encode_options(p, steps=400)
     add_common(p)
     p.set_defaults(func=command)

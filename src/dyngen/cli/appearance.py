@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, trained: Any) -> tuple[dict, list[str]]:
         motion = tasks.read_source(trained, args.motion_from, seed=args.seed) if args.motion_from else None
         s0 = trained.chains.s0[trained.video_index(args.video)] if start == "inferred" and motion is None else None
         videos = tasks.synthesize_appearance(trained, a, frames=args.frames, num=args.num, seed=args.seed, s0=s0,
-                                       motion=motion, noise_scale=args.noise_scale)  # fmt: skip
+                                       motion=motion, noise_scale=args.noise_scale, noise=args.noise)  # fmt: skip
         paths = write_videos(args.out, to_uint8(videos), fps=args.fps)
         how = f"motion from {motion.label}" if motion else f"s_0 {'of ' + args.video if s0 is not None else 'new'}"
         summary.update(outputs=[str(p) for p in paths], num=args.num, appearance=label,
@@ -74,7 +74,8 @@ def run(args: argparse.Namespace, trained: Any) -> tuple[dict, list[str]]:
     if args.grid or args.grid_video:
         if args.grid_samples < 1:
             raise UsageError(f"--grid-samples must be >= 1, got {args.grid_samples}")
-        rows = tasks.appearance_grid(trained, frames=args.frames, samples=args.grid_samples, seed=args.seed)
+        rows = tasks.appearance_grid(trained, frames=args.frames, samples=args.grid_samples, seed=args.seed,
+                                     noise=args.noise)  # fmt: skip
         if args.grid:
             labels = ["observed"] + [f"sample {k + 1}" for k in range(args.grid_samples)]
             png = save_mosaic_png(args.grid, rows, row_labels=labels, column_labels=trained.names,

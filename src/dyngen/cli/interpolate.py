@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import add_common, add_noise_option, emit
 from dyngen.cli.encode import add_encode_options, encode_config
 
 
@@ -21,7 +21,7 @@ def command(args: argparse.Namespace) -> int:
     a, b = args.between
     result = interpolate_appearance(
         trained, a, b, steps=args.steps_rho, frames=args.frames, seed=args.seed, encode_config=cfg,
-        spacing=args.spacing,
+        spacing=args.spacing, noise=args.noise,
     )  # fmt: skip
     rows = list(to_uint8(result.videos))
     out = Path(args.out)
@@ -56,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=30, help="frames per video")
     p.add_argument("--out", required=True, help="the grid video (.mp4, .gif, .npy); the PNG goes beside it")
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
+    add_noise_option(p)
     add_encode_options(p, steps_flag="--encode-steps")  # --steps counts the rho values here
     add_common(p)
     p.set_defaults(func=command)

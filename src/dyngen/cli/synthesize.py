@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, appearance, emit
+from dyngen.cli import add_common, add_noise_option, appearance, emit
 from dyngen.errors import UsageError
 
 
@@ -35,7 +35,7 @@ def command(args: argparse.Namespace) -> int:
         raise UsageError("--out is required (--grid and --grid-video alone need a run with appearance vectors)")
     videos = synthesize_any(
         trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start or "inferred", video=args.video,
-        noise_scale=args.noise_scale,
+        noise_scale=args.noise_scale, noise=args.noise,
     )  # fmt: skip
     frames = to_uint8(videos)
     paths = write_videos(args.out, frames, fps=args.fps)
@@ -69,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--start", default=None, choices=["inferred", "random"],
                    help="initial state s_0 (default: inferred, or random with --appearance)")  # fmt: skip
     p.add_argument("--video", default="0", help="training video (name or index) whose s_0 (and appearance) to use")
-    p.add_argument("--noise-scale", type=float, default=1.0, help="scale of the fresh noise xi (1 = the prior)")
+    p.add_argument("--noise-scale", type=float, default=1.0,
+                   help="scale of the fresh noise xi around its mean (1 = the distribution itself)")  # fmt: skip
+    add_noise_option(p)
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
     p.add_argument("--compare", default=None, help="also write observed | samples side by side here (+ a .png grid)")
     appearance.add_appearance_options(p)

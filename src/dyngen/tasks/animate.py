@@ -70,6 +70,7 @@ def animate(
     frames: int,
     seed: int = 0,
     config: EncodeConfig | None = None,
+    noise: str = "posterior",
 ) -> Animation:
     """Animate still images with a trained model of many videos, its parameters frozen.
 
@@ -79,6 +80,7 @@ def animate(
         frames: frames per animation (the first is the still's reconstruction).
         seed: the seed of the inference and of the fresh noise.
         config: the inference settings (``dyngen.tasks.encode.EncodeConfig``).
+        noise: the distribution of the fresh noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
 
     Returns:
         The animations, the inferred latents and the first frames' PSNR against the stills.
@@ -106,9 +108,9 @@ def animate(
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed + 1)
     b = x.shape[0]
-    fresh = torch.randn(b, frames - 1, model.noise_dim, generator=g, device=device)
-    noise = torch.cat([latents.noise[:, :1], fresh], dim=1)
-    videos = synthesize(model, frames=frames, num=b, s0=latents.s0, appearance=latents.appearance, noise=noise)
+    fresh = trained.innovations(noise).sample(b, frames - 1, generator=g, device=device)
+    xi = torch.cat([latents.noise[:, :1], fresh], dim=1)
+    videos = synthesize(model, frames=frames, num=b, s0=latents.s0, appearance=latents.appearance, noise=xi)
     assert_unchanged(model, snapshot)
     psnr = [_psnr(videos[i, 0], x[i].to(videos)) for i in range(b)]
     return Animation(videos, latents, psnr)

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from dyngen.errors import UsageError
+from dyngen.models.innovations import Innovations
 from dyngen.tasks.checkpoint import Trained
 from dyngen.tasks.encode import EncodeConfig, encode, load_latents
 from dyngen.tasks.synthesize import synthesize
@@ -119,15 +120,21 @@ def resolve_appearance(
 
 
 def motion_latents(
-    source: Source, frames: int, *, num: int = 1, generator: torch.Generator, noise_scale: float = 1.0
+    source: Source,
+    frames: int,
+    *,
+    num: int = 1,
+    generator: torch.Generator,
+    noise_scale: float = 1.0,
+    innovations: Innovations | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``s0 (d,)`` and ``noise (num, frames, k)`` of a source; past its length the noise is fresh N(0, I) draws
-    (times ``noise_scale``), different for each of the ``num`` videos."""
+    """``s0 (d,)`` and ``noise (num, frames, k)`` of a source; past its length the noise is fresh draws from
+    ``innovations`` (default N(0, I); times ``noise_scale``), different for each of the ``num`` videos."""
     noise = source.noise[:frames].expand(num, -1, -1)
     if noise.shape[1] < frames:
-        shape = (num, frames - noise.shape[1], noise.shape[2])
-        fresh = torch.randn(*shape, generator=generator, device=generator.device).to(noise) * noise_scale
-        noise = torch.cat([noise, fresh], dim=1)
+        innovations = innovations or Innovations.prior(noise.shape[2])
+        fresh = innovations.sample(num, frames - noise.shape[1], generator=generator, scale=noise_scale)
+        noise = torch.cat([noise, fresh.to(noise)], dim=1)
     return source.s0, noise
 
 
@@ -141,6 +148,7 @@ def synthesize_appearance(
     s0: torch.Tensor | None = None,
     motion: Source | None = None,
     noise_scale: float = 1.0,
+    noise: str = "posterior",
 ) -> torch.Tensor:
     """New videos with a given appearance.
 
@@ -154,6 +162,7 @@ def synthesize_appearance(
         motion: a source of both ``s_0`` and the noise (``read_source``), shared by all ``num`` videos except
             past the source's length, where the noise is fresh; it overrides ``s0``.
         noise_scale: multiplies the fresh noise.
+        noise: the distribution of the fresh noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
 
     Returns:
         ``(num, frames, 3, H, W)`` in [-1, 1].
@@ -163,19 +172,23 @@ def synthesize_appearance(
         raise UsageError(f"frames and num must be >= 1, got frames={frames}, num={num}")
     device = next(trained.model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
+    innovations = trained.innovations(noise)
     if motion is None:
         return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=appearance, generator=g,
-                          noise_scale=noise_scale)  # fmt: skip
-    s0, noise = motion_latents(motion, frames, num=num, generator=g, noise_scale=noise_scale)
-    return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=appearance, noise=noise)
+                          noise_scale=noise_scale, innovations=innovations)  # fmt: skip
+    s0, xi = motion_latents(motion, frames, num=num, generator=g, noise_scale=noise_scale, innovations=innovations)
+    return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=appearance, noise=xi)
 
 
-def appearance_grid(trained: Trained, *, frames: int, samples: int = 2, seed: int = 0) -> list[list[np.ndarray]]:
+def appearance_grid(
+    trained: Trained, *, frames: int, samples: int = 2, seed: int = 0, noise: str = "posterior"
+) -> list[list[np.ndarray]]:
     """The paper's figure: for every training video, its observed clip and ``samples`` new videos with its appearance.
 
     Returns:
         Rows ``[observed, sample 1, ..., sample S]``, each a list over the training videos (columns) of uint8
-        ``(T, H, W, 3)`` videos; samples have ``frames`` frames, new motion (s_0 ~ N(0, I), fresh noise).
+        ``(T, H, W, 3)`` videos; samples have ``frames`` frames, new motion (s_0 ~ N(0, I), fresh noise drawn
+        as ``noise`` says).
     """
     from dyngen.io.video import to_uint8
 
@@ -183,7 +196,8 @@ def appearance_grid(trained: Trained, *, frames: int, samples: int = 2, seed: in
     observed = trained.observed_frames().numpy()
     rows: list[list[np.ndarray]] = [list(observed)] + [[] for _ in range(samples)]
     for i in range(len(trained.names)):
-        videos = synthesize_appearance(trained, trained.chains.appearance[i], frames=frames, num=samples, seed=seed + i)
+        a = trained.chains.appearance[i]
+        videos = synthesize_appearance(trained, a, frames=frames, num=samples, seed=seed + i, noise=noise)
         for k in range(samples):
             rows[k + 1].append(to_uint8(videos[k]))
     return rows

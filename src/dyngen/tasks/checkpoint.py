@@ -16,6 +16,7 @@ from dyngen.algorithms.abptt import Chains, TrainConfig
 from dyngen.device import resolve_device
 from dyngen.errors import RunError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.models.innovations import Innovations
 from dyngen.run import Run
 
 
@@ -81,6 +82,10 @@ class Trained:
     def missing(self) -> torch.Tensor | None:
         """The training mask ``(N, T, H, W)`` (True = missing), or None for complete data."""
         return self.run.load_data().get("missing")
+
+    def innovations(self, kind: str = "posterior") -> Innovations:
+        """The distribution of fresh innovations for synthesis: ``"posterior"`` (fitted) or ``"prior"``."""
+        return Innovations.of(kind, self.chains.noise)
 
     def video_index(self, key: str | int) -> int:
         """A training video by name or index; UsageError naming the allowed values otherwise."""

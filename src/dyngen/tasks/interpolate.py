@@ -60,6 +60,7 @@ def interpolate_appearance(
     encode_config: EncodeConfig | None = None,
     spacing: str = "even",
     probes: int = 33,
+    noise: str = "posterior",
 ) -> Interpolation:
     """Videos along the straight line between two appearances, with the same motion in every row.
 
@@ -73,6 +74,7 @@ def interpolate_appearance(
         encode_config: how video files are encoded.
         spacing: ``"even"`` (rows equally far apart in pixels) or ``"uniform"`` (equal steps of rho).
         probes: for ``"even"``, the number of rho values on which the path's length is measured.
+        noise: the distribution of the shared noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
 
     Returns:
         The K videos with their rho, appearances and the shared s_0 and noise.
@@ -95,11 +97,11 @@ def interpolate_appearance(
 
     (a_start, label_a), (a_end, label_b) = vector(start), vector(end)
     s0 = torch.randn(model.state_dim, generator=g, device=device)
-    noise = torch.randn(frames, model.noise_dim, generator=g, device=device)
+    xi = trained.innovations(noise).sample(frames, generator=g, device=device)
 
     def row(rho: float) -> torch.Tensor:
         a = (1 - rho) * a_start + rho * a_end
-        return synthesize(model, frames=frames, s0=s0, appearance=a, noise=noise[None])[0]
+        return synthesize(model, frames=frames, s0=s0, appearance=a, noise=xi[None])[0]
 
     rhos = np.linspace(0, 1, steps)
     if spacing == "even":
@@ -111,4 +113,4 @@ def interpolate_appearance(
     rhos = [float(r) for r in rhos]
     vectors = torch.stack([(1 - r) * a_start + r * a_end for r in rhos])
     rows = torch.stack([row(r) for r in rhos])
-    return Interpolation(rhos, rows, vectors, s0, noise, (label_a, label_b))
+    return Interpolation(rhos, rows, vectors, s0, xi, (label_a, label_b))

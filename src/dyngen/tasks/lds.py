@@ -169,6 +169,7 @@ def synthesize_lds_run(
     start: str = "inferred",
     video: str | int = 0,
     noise_scale: float = 1.0,
+    noise: str = "posterior",
 ) -> torch.Tensor:
     """Synthesize from an LDS run; the arguments mirror ``dyngen.tasks.synthesize.synthesize_run``.
 
@@ -181,6 +182,8 @@ def synthesize_lds_run(
             Gaussian with the mean and covariance of the fitted training states.
         video: the training video (name or index; an LDS run has one).
         noise_scale: multiplies the driving noise.
+        noise: only ``"posterior"``: an LDS draws its driving noise from its residuals' covariance, fitted to the
+            data; it has no separate prior.
 
     Returns:
         ``(num, frames, 3, H, W)`` in [-1, 1].
@@ -189,6 +192,9 @@ def synthesize_lds_run(
         raise UsageError(f"unknown start '{start}'; allowed: {', '.join(START_CHOICES)}")
     if frames < 1 or num < 1:
         raise UsageError(f"frames and num must be >= 1, got frames={frames}, num={num}")
+    if noise != "posterior":
+        raise UsageError(f"noise '{noise}' is for dynamic-generator runs; an LDS draws its driving noise from its "
+                         "fitted residual covariance (noise 'posterior')")  # fmt: skip
     trained.video_index(video)
     model = trained.model
     g = torch.Generator().manual_seed(seed)

@@ -1,6 +1,6 @@
 """Synthesis: roll the learned transition forward with fresh noise and render every state.
 
-    s_0 = inferred (a training video's) or ~ N(0, I);  xi_t ~ N(0, I)
+    s_0 = inferred (a training video's) or ~ N(0, I);  xi_t ~ the innovations' distribution
     s_t = F(s_{t-1}, xi_t);  x_t = G([a ; s_t])
 
 Any number of frames (far beyond the training length) and samples. States
@@ -14,6 +14,7 @@ import torch
 
 from dyngen.errors import UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator
+from dyngen.models.innovations import Innovations
 from dyngen.tasks.checkpoint import Trained
 
 START_CHOICES = ("inferred", "random")
@@ -40,6 +41,7 @@ def synthesize(
     noise: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     noise_scale: float = 1.0,
+    innovations: Innovations | None = None,
 ) -> torch.Tensor:
     """Synthesize ``num`` new videos of ``frames`` frames.
 
@@ -51,7 +53,8 @@ def synthesize(
         appearance: ``(B, c)`` or ``(c,)``; None draws from N(0, I) when the model has appearance.
         noise: ``(B, T, k)`` innovations to use instead of fresh draws (to share motion across rows).
         generator: the source of every random draw; the same seed gives the same video.
-        noise_scale: multiplies the fresh innovations (1 is the model's prior).
+        noise_scale: multiplies the fresh innovations' deviation from their mean (1: the distribution itself).
+        innovations: the distribution of the fresh innovations (``Trained.innovations``); None is the prior N(0, I).
 
     Returns:
         ``(B, T, 3, H, W)`` in [-1, 1].
@@ -66,7 +69,11 @@ def synthesize(
     a = None
     if cfg.appearance_dim:
         a = randn(num, cfg.appearance_dim) if appearance is None else appearance.to(device).expand(num, -1)
-    xi = randn(num, frames, cfg.noise_dim) * noise_scale if noise is None else noise.to(device)
+    if noise is None:
+        innovations = innovations or Innovations.prior(cfg.noise_dim)
+        xi = innovations.sample(num, frames, generator=generator, scale=noise_scale, device=device)
+    else:
+        xi = noise.to(device)
     was_training = model.training
     model.eval()
     try:
@@ -85,6 +92,7 @@ def synthesize_run(
     start: str = "inferred",
     video: str | int = 0,
     noise_scale: float = 1.0,
+    noise: str = "posterior",
 ) -> torch.Tensor:
     """Synthesize from a trained run.
 
@@ -97,6 +105,8 @@ def synthesize_run(
             ``"random"`` from s_0 ~ N(0, I).
         video: which training video (name or index) gives s_0 and the appearance.
         noise_scale: multiplies the fresh innovations.
+        noise: ``"posterior"`` draws the innovations from a Gaussian fitted to the inferred ones, ``"prior"`` from
+            N(0, I) (the paper's synthesis); see ``dyngen.models.innovations``.
 
     Returns:
         ``(num, frames, 3, H, W)`` in [-1, 1].
@@ -110,4 +120,6 @@ def synthesize_run(
     g = torch.Generator(device).manual_seed(seed)
     s0 = trained.chains.s0[i] if start == "inferred" else None
     a = trained.chains.appearance[i] if trained.model.appearance_dim else None
-    return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=a, generator=g, noise_scale=noise_scale)
+    innovations = trained.innovations(noise)
+    return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=a, generator=g, noise_scale=noise_scale,
+                      innovations=innovations)  # fmt: skip

@@ -39,6 +39,7 @@ from dyngen.io.masks import observed_weights
 from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.global_norm import use_global_norm
+from dyngen.models.innovations import Innovations
 from dyngen.run import Run, check_free_space
 from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
 from dyngen.tasks.fixed_norm import fixed_norm_psnr, recalibrate_norm
@@ -194,6 +195,7 @@ class _Trainer:
                 s0=self.chains.s0[0],
                 appearance=None if a is None else a[0],
                 generator=torch.Generator(self.device).manual_seed(0),
+                innovations=Innovations.fitted(self.chains.noise),
             )
         self.model.train()
         obs = to_uint8(self.frames[0])
