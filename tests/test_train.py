@@ -1,3 +1,4 @@
+import itertools
 import json
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 import torch
 from conftest import tiny_configs
 
-from dyngen.errors import RunError
+from dyngen.errors import RunError, UsageError
 from dyngen.io.video import to_uint8
 from dyngen.models.innovations import Innovations
 from dyngen.run import Run
@@ -136,3 +137,20 @@ def test_fixed_norm_psnr_is_the_training_fit_with_one_window(tmp_path, clip):
     summary = one.run.read_summary()
     assert summary["psnr_fixed_norm"] == pytest.approx(batch_stats, abs=0.05)
     assert summary["psnr_fixed_norm"] > 15  # and it is a fit, not noise
+
+
+def test_cosine_lr_schedule_runs_from_lr_to_lr_final(tmp_path, clip):
+    from dyngen.algorithms.abptt import TrainConfig
+
+    tc = TrainConfig(lr_final=0.1)
+    factors = [tc.lr_factor(e, 5) for e in range(5)]
+    assert factors[0] == 1.0 and factors[-1] == pytest.approx(0.1)
+    assert all(a > b for a, b in itertools.pairwise(factors))
+    assert factors[2] == pytest.approx(0.55)  # half way: the mean of 1 and 0.1
+    assert TrainConfig().lr_factor(3, 5) == 1.0  # the default is the paper's constant lr
+    with pytest.raises(UsageError, match="lr_final"):
+        TrainConfig(lr_final=0.0)
+    # it reaches the optimizer: the same run with a decaying lr ends with other weights
+    const, decayed = _train(tmp_path, clip, name="c"), _train(tmp_path, clip, name="d", lr_final=0.1)
+    w = [dict(t.model.named_parameters()) for t in (const, decayed)]
+    assert w[0].keys() == w[1].keys() and any(not torch.equal(w[0][k], w[1][k]) for k in w[0])

@@ -62,6 +62,7 @@ class TrainConfig(DictConfig):
     step_size: float = 0.03  # delta
     learn_steps: int = 1
     lr: float = 0.002
+    lr_final: float = 1.0  # the lr at the last epoch, as a fraction of lr (cosine decay; 1 = constant, the paper's)
     beta1: float = 0.5
     energy_scale: float = 1.0  # multiplies the likelihood in Langevin; 1 = the true posterior
     shuffle: bool = False
@@ -76,6 +77,13 @@ class TrainConfig(DictConfig):
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise UsageError(f"unknown precision '{self.precision}'; allowed: {', '.join(PRECISIONS)}")
+        if not 0 < self.lr_final <= 1:
+            raise UsageError(f"lr_final must be in (0, 1] (a fraction of lr), got {self.lr_final}")
+
+    def lr_factor(self, epoch: int, epochs: int) -> float:
+        """The multiplier of ``lr`` in epoch ``epoch`` (0-based) of ``epochs``: cosine from 1 to ``lr_final``."""
+        progress = min(epoch / max(epochs - 1, 1), 1.0)
+        return self.lr_final + (1 - self.lr_final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @dataclass

@@ -26,6 +26,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--step-size": ("train", "step_size", float, "Langevin step size (delta)"),
     "--learn-steps": ("train", "learn_steps", int, "Adam steps per window"),
     "--lr": ("train", "lr", float, "Adam learning rate"),
+    "--lr-final": ("train", "lr_final", float, "lr at the last epoch as a fraction of --lr (cosine; 1 = constant)"),
     "--energy-scale": ("train", "energy_scale", float, "multiplier of the likelihood in Langevin (1 = posterior)"),
     "--checkpoint-every": ("train", "checkpoint_every", int, "epochs between checkpoints"),
     "--preview-every": ("train", "preview_every", int, "epochs between preview grids (0 = none)"),

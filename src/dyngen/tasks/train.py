@@ -212,6 +212,8 @@ class _Trainer:
         snap = self.snapshot()
         while self.epoch < epochs:
             t_start = time.perf_counter()
+            for g in self.optimizer.param_groups:  # self.lr (halved by rollbacks) on the cosine schedule
+                g["lr"] = self.lr * self.tc.lr_factor(self.epoch, epochs)
             cfg = TrainConfig.from_dict({**self.tc.to_dict(), "step_size": self.step_size, "lr": self.lr})
             metrics = abptt_epoch(
                 self.model, self.optimizer, self.frames, self.chains, cfg, observed=self.observed,
