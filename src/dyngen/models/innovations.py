@@ -11,7 +11,7 @@ isotropic one of the same total variance (as the LDS baseline draws its
 driving noise from its residuals' covariance). A fitted density on the
 inferred latents is the standard remedy for this "prior hole" of latent
 variable models (ex-post density estimation). Measured on the three texture
-clips (``docs/evaluation.md``): fire's dynamics distance falls from 3.54 to
+clips (``benchmarks/textures.py``, README "Measured results"): fire's dynamics distance falls from 3.54 to
 2.95 (mean of 3 seeds; the LDS scores 3.13), boiling_water's stays at 1.6,
 flashing_light's rises from 1.97 to 2.21 while its appearance distance falls
 from 3.32 to 2.31; the copying score does not change.
