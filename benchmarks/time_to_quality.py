@@ -3,7 +3,8 @@
 The paper recipe (``paper-texture``: paper widths, 15 Langevin steps + 1 Adam step per window, 3000 epochs)
 against a faster one (by default the ``cpu`` preset: a quarter of the widths, 3 Langevin + 4 Adam steps, one
 window), on the same clip (fire, 64x64, 60 frames) and seed. Each trains until its epoch count or its time
-budget, whichever comes first; both runs are kept, so a longer budget resumes them (``--resume``).
+budget, whichever comes first; both runs are kept, so a call with a longer budget continues them, and
+``--only paper`` / ``--only fast`` train one recipe (one per core, or one session after another).
 
 Prints, for each recipe, the epochs, the seconds and the final training PSNR; then the PSNR the paper recipe
 reached, the first second at which the fast recipe reached it, and the ratio of the two wall times (the target:
