@@ -59,10 +59,12 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 300, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 30},
     },
-    # Recovery on a laptop: 70 frames at 64x64 in one window, sigma as in the paper.
+    # Recovery on a laptop: 70 frames at 64x64 in one window, sigma as in the paper. 500 epochs (about 8 minutes
+    # on one core): the hidden pixels' error stops falling after 100-400 epochs and rises with longer training, as
+    # the generator overfits the visible ones (fountain/region: 3.95 at 100, 3.81 at 400, 4.60 at 1200 epochs).
     "cpu-recovery": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **CPU_NET},
-        "train": {"epochs": 1500, "window": 70, "sigma": 0.5, "langevin_steps": 3, "learn_steps": 4},
+        "train": {"epochs": 500, "window": 70, "sigma": 0.5, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 70},
     },
     # The embedded demo: small and quick (well under 5 minutes on 2 cores).
