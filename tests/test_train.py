@@ -1,5 +1,6 @@
 import itertools
 import json
+import threading
 
 import numpy as np
 import pytest
@@ -154,3 +155,15 @@ def test_cosine_lr_schedule_runs_from_lr_to_lr_final(tmp_path, clip):
     const, decayed = _train(tmp_path, clip, name="c"), _train(tmp_path, clip, name="d", lr_final=0.1)
     w = [dict(t.model.named_parameters()) for t in (const, decayed)]
     assert w[0].keys() == w[1].keys() and any(not torch.equal(w[0][k], w[1][k]) for k in w[0])
+
+
+def test_a_stopped_run_resumes_on_the_same_lr_schedule(tmp_path, clip):
+    full = _train(tmp_path, clip, "full", epochs=6, lr_final=0.2)
+    stop = threading.Event()
+    mc, tc = tiny_configs(epochs=6, lr_final=0.2)
+    train(tmp_path / "part", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu",
+          callback=lambda r: stop.set() if r["epoch"] == 3 else None, stop=stop)  # fmt: skip
+    assert len(Run(tmp_path / "part").read_metrics()) == 3
+    resumed = resume(tmp_path / "part", device="cpu")
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k

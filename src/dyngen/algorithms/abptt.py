@@ -62,7 +62,9 @@ class TrainConfig(DictConfig):
     step_size: float = 0.03  # delta
     learn_steps: int = 1
     lr: float = 0.002
-    lr_final: float = 1.0  # the lr at the last epoch, as a fraction of lr (cosine decay; 1 = constant, the paper's)
+    # the lr at the last epoch, as a fraction of lr (cosine decay; 1 = constant, the paper's); the schedule spans
+    # the run's epochs, so a stopped run resumes on it exactly, and resuming to more epochs stretches it
+    lr_final: float = 1.0
     beta1: float = 0.5
     energy_scale: float = 1.0  # multiplies the likelihood in Langevin; 1 = the true posterior
     shuffle: bool = False
