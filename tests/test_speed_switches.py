@@ -8,7 +8,8 @@ import torch
 from conftest import tiny_configs
 from torch import nn
 
-from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, frozen
+from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error
 from dyngen.errors import UsageError
 from dyngen.models import frame_generator
 from dyngen.models.dynamic_generator import DynamicGenerator
@@ -141,3 +142,63 @@ def test_abptt_epoch_equals_the_plain_loop_of_the_benchmark():
     assert torch.allclose(chains.s0, c_plain.s0, atol=1e-5)
     for a, b in zip(model.generator.net.parameters(), plain.gen.parameters()):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("learn_steps", [1, 2])
+def test_fused_learning_learns_from_the_latents_one_langevin_step_earlier(learn_steps):
+    """fuse_learning's first Adam step takes its gradient from the last Langevin step's pass (at z_{l-1}, theta)."""
+    tc = TrainConfig(window=6, langevin_steps=3, learn_steps=learn_steps, sigma=0.7, fuse_learning=True)
+    frames = torch.rand(1, 6, 3, 16, 16) * 2 - 1
+    chains = Chains.from_prior(_tiny_model(), 1, 6, generator=torch.Generator().manual_seed(0))
+    z0 = {"noise": chains.noise.clone(), "s0": chains.s0.clone()}
+
+    model = _tiny_model()
+    m = abptt_epoch(model, make_optimizer(model, tc), frames, chains, tc, generator=torch.Generator().manual_seed(1))
+
+    # the same, written out: l - 1 Langevin steps, the learning gradient at z_{l-1}, the last Langevin step
+    # with the weights before that Adam step, then the remaining learning steps at z_l
+    ref = _tiny_model()
+    opt, g = make_optimizer(ref, tc), torch.Generator().manual_seed(1)
+
+    def energy(zz):
+        return posterior_energy(ref, frames, zz, sigma=tc.sigma)
+
+    def learn(z):
+        opt.zero_grad()
+        err = reconstruction_error(frames, ref(z["s0"], z["noise"], None)[0])
+        (err / (2 * tc.sigma**2 * 6)).backward()
+        return err
+
+    with frozen(ref):
+        z = langevin(energy, z0, steps=2, step_size=tc.step_size, generator=g)
+    err = learn(z)
+    with frozen(ref):
+        z = langevin(energy, z, steps=1, step_size=tc.step_size, generator=g)
+    opt.step()
+    for _ in range(learn_steps - 1):
+        err = learn(z)
+        opt.step()
+
+    assert torch.allclose(chains.noise, z["noise"], atol=1e-6) and torch.allclose(chains.s0, z["s0"], atol=1e-6)
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert m["mse"] == pytest.approx(err.item() / frames.numel(), rel=1e-5)
+    # and it is not the exact algorithm: the weights differ from an unfused epoch's
+    exact = _tiny_model()
+    tc.fuse_learning = False
+    chains = Chains.from_prior(exact, 1, 6, generator=torch.Generator().manual_seed(0))
+    abptt_epoch(exact, make_optimizer(exact, tc), frames, chains, tc, generator=torch.Generator().manual_seed(1))
+    assert not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.parameters(), exact.parameters()))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(tmp_path, clip, caplog, monkeypatch, native):
+    from dyngen.tasks import train as train_task
+
+    monkeypatch.setattr(train_task, "cpu_has_bf16", lambda: native)
+    mc, tc = tiny_configs(epochs=1, precision="bf16")
+    with caplog.at_level("WARNING", logger="dyngen.tasks.train"):
+        train_task.train(tmp_path / "run", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
+    warned = [r.getMessage() for r in caplog.records if "bfloat16 instructions" in r.getMessage()]
+    assert len(warned) == (0 if native else 1)
+    assert all("--precision fp32" in m for m in warned)

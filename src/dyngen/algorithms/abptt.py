@@ -75,6 +75,9 @@ class TrainConfig(DictConfig):
     fast_deconv: bool = True  # the generator's small-input layers as matrix products (equal up to rounding)
     precision: str = "tf32"  # "tf32" (fp32; TF32 tensor cores on CUDA), "fp32" (strict), "bf16" (autocast)
     checkpoint_activations: bool = False  # recompute the generator's blocks in backward: less memory, more time
+    # the last Langevin step's backward pass also gives the first learning step's gradient: one pass fewer per
+    # window; learning then sees the latents one Langevin step earlier (not exact; docs/performance.md)
+    fuse_learning: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -233,17 +236,32 @@ def _epoch(
             if model.appearance_dim:
                 z["appearance"] = a_fixed
 
+            last: dict[str, torch.Tensor] = {}
+
             def energy(zz: dict[str, torch.Tensor], x=x, obs=obs, s_prev=s_prev) -> torch.Tensor:
                 with autocast(config, frames.device):
                     return posterior_energy(
-                        model, x, zz, sigma=config.sigma, s_prev=s_prev, observed=obs, energy_scale=config.energy_scale
-                    )
+                        model, x, zz, sigma=config.sigma, s_prev=s_prev, observed=obs,
+                        energy_scale=config.energy_scale, record=last,
+                    )  # fmt: skip
 
+            frames_in_window = (shard.total if shard.distributed else x.shape[0]) * x.shape[1]
+            fuse = config.fuse_learning and config.langevin_steps > 0 and config.learn_steps > 0
+            sample = functools.partial(
+                langevin, energy, step_size=config.step_size, generator=generator,
+                randn=functools.partial(shard.randn, generator=generator) if shard.distributed else None,
+            )  # fmt: skip
             with frozen(model):
-                z = langevin(
-                    energy, z, steps=config.langevin_steps, step_size=config.step_size, generator=generator,
-                    randn=functools.partial(shard.randn, generator=generator) if shard.distributed else None,
-                )  # fmt: skip
+                z = sample(z, steps=config.langevin_steps - fuse)
+            if fuse:  # the last Langevin step's backward pass is also the first learning step's
+                optimizer.zero_grad(set_to_none=True)
+                z = sample(z, steps=1, backward=True)
+                for p in model.parameters():  # d energy / d param -> d loss / d param
+                    if p.grad is not None:
+                        p.grad.div_(config.energy_scale * frames_in_window)
+                shard.sum_grads(model)
+                optimizer.step()
+                err = last["error"]
             chains.noise[idx, t0:t1] = z["noise"]
             s_start = z.get("s0", s_prev)
             if "s0" in z:
@@ -252,8 +270,7 @@ def _epoch(
                 a_fixed = z["appearance"]
                 chains.appearance[idx] = a_fixed
 
-            frames_in_window = (shard.total if shard.distributed else x.shape[0]) * x.shape[1]
-            for _ in range(config.learn_steps):
+            for _ in range(config.learn_steps - fuse):
                 optimizer.zero_grad(set_to_none=True)
                 with autocast(config, frames.device):
                     recon, _ = model(s_start, z["noise"], a_fixed)

@@ -36,6 +36,7 @@ def langevin(
     step_size: float,
     generator: torch.Generator | None = None,
     randn: Noise | None = None,
+    backward: bool = False,
 ) -> Latents:
     """Run ``steps`` Langevin steps on the latents ``z`` under ``energy``.
 
@@ -47,6 +48,9 @@ def langevin(
         generator: source of the injected noise; the same state gives the same chain.
         randn: draws the injected noise for a tensor like the one given (default: from ``generator``);
             data-parallel training passes ``Shard.randn``.
+        backward: differentiate with ``energy.backward()`` instead of with respect to the latents only, so
+            that every parameter that requires a gradient also accumulates ``dE/dparam`` at each step's
+            starting latents (ABPTT's ``fuse_learning`` runs its last step so).
 
     Returns:
         The updated latents, detached.
@@ -54,7 +58,11 @@ def langevin(
     names = list(z)
     for _ in range(steps):
         leaves = {k: z[k].detach().requires_grad_(True) for k in names}
-        grads = torch.autograd.grad(energy(leaves), [leaves[k] for k in names])
+        if backward:
+            energy(leaves).backward()
+            grads = [leaves[k].grad for k in names]
+        else:
+            grads = torch.autograd.grad(energy(leaves), [leaves[k] for k in names])
         z = {}
         for k, g in zip(names, grads):
             v = leaves[k].detach()
@@ -86,6 +94,7 @@ def posterior_energy(
     appearance: torch.Tensor | None = None,
     observed: torch.Tensor | None = None,
     energy_scale: float = 1.0,
+    record: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """The energy of one window's latents.
 
@@ -99,6 +108,7 @@ def posterior_energy(
         appearance: ``(B, c)`` a fixed appearance when it is not in ``z``.
         observed: ``(B, T, 1, H, W)`` weights, 1 = observed.
         energy_scale: multiplies the likelihood term (1 = the true posterior).
+        record: when given, receives ``"error"``, the reconstruction error (``reconstruction_error``).
 
     Returns:
         The scalar energy.
@@ -106,7 +116,10 @@ def posterior_energy(
     s0 = z.get("s0", s_prev)
     a = z.get("appearance", appearance)
     recon, _ = model(s0, z["noise"], a)
-    energy = energy_scale / (2 * sigma**2) * reconstruction_error(frames, recon, observed)
+    error = reconstruction_error(frames, recon, observed)
+    if record is not None:
+        record["error"] = error
+    energy = energy_scale / (2 * sigma**2) * error
     for v in z.values():
         energy = energy + 0.5 * v.square().sum()
     return energy

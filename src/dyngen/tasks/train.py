@@ -95,12 +95,23 @@ def _diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
     return None
 
 
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (AVX-512 BF16 or AMX)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 class _Trainer:
     """State of one training process over a run directory."""
 
     def __init__(self, run: Run, config: dict, device: torch.device, shard: Shard) -> None:
         self.run, self.config, self.device, self.shard = run, config, device, shard
         self.tc = TrainConfig.from_dict(config["train"])
+        if self.tc.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
+            log.warning(
+                "precision bf16 on a CPU without bfloat16 instructions (%s) runs its matrix products in software, "
+                "about 35x slower than float32 (measured on an AVX2 CPU); use --precision fp32 here",
+                torch.backends.cpu.get_cpu_capability(),
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.tc.seed)  # weight initialisation, without touching the global RNG
             self.model = DynamicGenerator(ModelConfig.from_dict(config["model"])).to(device)
