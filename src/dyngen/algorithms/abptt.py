@@ -238,7 +238,7 @@ def _epoch(
 
             last: dict[str, torch.Tensor] = {}
 
-            def energy(zz: dict[str, torch.Tensor], x=x, obs=obs, s_prev=s_prev) -> torch.Tensor:
+            def energy(zz: dict[str, torch.Tensor], x=x, obs=obs, s_prev=s_prev, last=last) -> torch.Tensor:
                 with autocast(config, frames.device):
                     return posterior_energy(
                         model, x, zz, sigma=config.sigma, s_prev=s_prev, observed=obs,
