@@ -26,6 +26,14 @@ passes). ``checkpoint_activations`` trades compute for memory: the
 generator recomputes its blocks in the backward pass. Langevin never
 computes parameter gradients (``frozen``), and the loop reads results back
 from the device once per epoch, not per step.
+
+One switch changes the algorithm slightly, and is off by default (the
+``paper-*`` presets keep it off): ``fuse_learning`` runs the last Langevin
+step of a window with parameter gradients, and the first Adam step uses
+them. That saves one forward and backward pass per window, and learning then
+sees the latents one Langevin step before the end of inference (z_{l-1}
+instead of z_l; between two learning steps the chain still takes l steps).
+Measured effects are in docs/performance.md.
 """
 
 from __future__ import annotations

@@ -21,6 +21,15 @@ from dyngen import __version__
 from dyngen.errors import DyngenError, Interrupted
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless it is None or the help text already tells it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit code 2)."""
 
@@ -90,7 +99,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dyngen",
         description="Dynamic generator models of video: learn, synthesize, recover, remove.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"dyngen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

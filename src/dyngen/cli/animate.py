@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, add_noise_option, emit
+from dyngen.cli import HelpFormatter, add_common, add_noise_option, emit
 from dyngen.cli.encode import add_encode_options, encode_config
 
 
@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "on a one-frame video (restarts from the nearest training frames; the lowest energy wins), then roll "
         "the transition forward with fresh noise. Frame 1 of each animation is the still's reconstruction. "
         "Images must have the model's aspect ratio (they are resized to its size).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
     p.add_argument("images", nargs="+", help="still images (.png, .jpg, ...) or one-frame videos")

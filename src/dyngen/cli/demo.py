@@ -11,7 +11,7 @@ import argparse
 import time
 from pathlib import Path
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import HelpFormatter, add_common, emit
 from dyngen.cli.train import add_train_options, run_training
 
 
@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="train and synthesize on a built-in procedural texture (no download)",
         description=__doc__,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--out", default="dyngen-demo", help="output folder (must be new or empty)")
     add_train_options(p, default_preset="demo")

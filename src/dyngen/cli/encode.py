@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import HelpFormatter, add_common, emit
 
 
 def add_encode_options(p: argparse.ArgumentParser, *, steps_flag: str = "--steps", steps: int = 300) -> None:
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model's parameters fixed, and print its appearance vector. The video is resized to the model's size "
         "and cut to --frames (default: the training length). The latents file works as an appearance or "
         "motion source: dyngen synthesize RUN --appearance LATENTS.safetensors.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory made by 'dyngen train'")
     p.add_argument("video", help="a video file, a folder of frames, an image or a .npy array")

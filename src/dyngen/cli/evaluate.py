@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dyngen.cli import add_common, emit, parse_size
+from dyngen.cli import HelpFormatter, add_common, emit, parse_size
 from dyngen.errors import UsageError, VideoError
 
 REFERENCE_HELP = (
@@ -17,7 +17,7 @@ REFERENCE_HELP = (
 )
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+class _Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
     """Keep the description's line breaks (one metric per line) and show the defaults."""
 
 

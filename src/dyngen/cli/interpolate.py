@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, add_noise_option, emit
+from dyngen.cli import HelpFormatter, add_common, add_noise_option, emit
 from dyngen.cli.encode import add_encode_options, encode_config
 
 
@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the same s_0 ~ N(0, I) and noise (from --seed), into one video with rho down the rows, and a PNG grid "
         "(time across). A and B are training videos (name or index), 'random', video files outside the "
         "training set (encoded with the model frozen) or latents files from 'dyngen encode'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
     p.add_argument("--between", nargs=2, required=True, metavar=("A", "B"), help="the two appearances")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import HelpFormatter, add_common, emit
 from dyngen.cli.train import add_train_options, graceful_stop, progress, resolve, with_time_limit
 
 
@@ -78,9 +78,7 @@ def remove_command(args: argparse.Namespace) -> int:
 def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description: str, func) -> None:
     from dyngen.tasks.recover import METHODS
 
-    p = sub.add_parser(
-        name, help=helptext, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
+    p = sub.add_parser(name, help=helptext, description=description, formatter_class=HelpFormatter)
     p.add_argument("video", help="the video (its hidden pixels are never used for learning)")
     p.add_argument(
         "--mask",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from dyngen.cli import add_common, emit
+from dyngen.cli import HelpFormatter, add_common, emit
 
 
 def command(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Synthesize a long video from a run (and from an LDS run with --lds) and write a self-contained "
         "HTML page: frame grids, an animated side-by-side GIF, motion energy and temporal spectra over time, the "
         "training curve and the metric table with two reference points. Open DIR/index.html in a browser.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory (dyngen train, --model dg or lds)")
     p.add_argument("--out", required=True, help="the report folder (new, empty, or an earlier report)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import add_common, add_noise_option, appearance, emit
+from dyngen.cli import HelpFormatter, add_common, add_noise_option, appearance, emit
 from dyngen.errors import UsageError
 
 
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="synthesize new videos from a trained run",
         description="Roll the learned transition forward with fresh noise and render every frame. "
         "With --num K > 1 a video format writes OUT_stem_k.ext and .npy writes one (K, T, H, W, 3) array.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory made by 'dyngen train' (--model dg or lds)")
     p.add_argument("--out", default=None, help="output: .mp4, .gif, .npy, or a folder for PNG frames (required "

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from dyngen.algorithms.abptt import TrainConfig
-from dyngen.cli import add_common, emit, parse_size
+from dyngen.cli import HelpFormatter, add_common, emit, parse_size
 from dyngen.errors import Interrupted, UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.presets import PRESETS, get_preset
@@ -290,7 +290,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Several videos (or a folder of them) train one model with an appearance vector per video "
         "(give --appearance-dim or a *-action preset). Launched by torchrun (torchrun --nproc-per-node N -m "
         "dyngen train ...), the videos are shared out among the N processes (data-parallel; README).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("videos", nargs="*", help="video files, folders of videos, or folders of frames")
     p.add_argument("--out", required=True, help="the run directory to create (or to continue with --resume)")
