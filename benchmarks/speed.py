@@ -13,6 +13,7 @@ generator widths 512..64 with BatchNorm, windows of 30, 15 Langevin steps,
 
     python benchmarks/speed.py --epochs 3 --threads 2
     python benchmarks/speed.py --epochs 3 --set precision=bf16      # a TrainConfig switch for dyngen
+    python benchmarks/speed.py --epochs 3 --set fuse_learning=true --baseline dyngen   # a switch's own gain
     python benchmarks/speed.py --only dyngen --epochs 1 --size 150 --frames 70 --window 70 --sigma 0.5
 
 Prints seconds per epoch of each (the median over the timed epochs, their
@@ -145,11 +146,19 @@ def setup(args: argparse.Namespace, device: torch.device) -> dict:
     plain = PlainModel(model).to(device).train()
     frames = load_frames(args).to(device)
     chains = Chains.from_prior(model, 1, frames.shape[1], generator=torch.Generator().manual_seed(args.seed))
+
+    def own(c: Chains) -> Chains:  # each implementation updates its own copy of the chains in place
+        return Chains(c.s0.clone(), c.noise.clone(), c.appearance.clone()).to(device)
+
+    if args.baseline == "dyngen":  # dyngen without the --set switches
+        base_cfg = TrainConfig(**{k: v for k, v in cfg.to_dict().items() if k not in typed})
+        plain = copy.deepcopy(model)
     return {
         "cfg": cfg,
+        "base_cfg": base_cfg if args.baseline == "dyngen" else None,
         "frames": frames,
-        "dyngen": (model, make_optimizer(model, cfg), chains.to(device), torch.Generator(device).manual_seed(1)),
-        "baseline": (plain, make_optimizer(plain, cfg), chains.to(device), torch.Generator(device).manual_seed(1)),
+        "dyngen": (model, make_optimizer(model, cfg), own(chains), torch.Generator(device).manual_seed(1)),
+        "baseline": (plain, make_optimizer(plain, cfg), own(chains), torch.Generator(device).manual_seed(1)),
     }
 
 
@@ -159,8 +168,9 @@ def run_epoch(name: str, state: dict) -> tuple[float, float, dict[str, float]]:
     sync = torch.cuda.synchronize if state["frames"].is_cuda else (lambda: None)
     sync()
     t, c = time.perf_counter(), time.process_time()
-    if name == "dyngen":
-        m = abptt_epoch(model, opt, state["frames"], chains, state["cfg"], generator=g)
+    if name == "dyngen" or state["base_cfg"] is not None:
+        cfg = state["cfg"] if name == "dyngen" else state["base_cfg"]
+        m = abptt_epoch(model, opt, state["frames"], chains, cfg, generator=g)
     else:
         m = plain_epoch(model, opt, state["frames"], chains, state["cfg"], g)
     sync()
@@ -206,6 +216,12 @@ def main() -> None:
     ap.add_argument("--clip", help="a video to train on instead of the procedural texture")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a TrainConfig option for dyngen")
     ap.add_argument("--only", choices=["dyngen", "baseline"], help="run one implementation alone")
+    ap.add_argument(
+        "--baseline",
+        choices=["plain", "dyngen"],
+        default="plain",
+        help="what dyngen is timed against: the plain loop, or dyngen without the --set switches",
+    )
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory child processes (CPU)")
     ap.add_argument("--json", action="store_true", help="print one JSON line only")
     args = ap.parse_args()

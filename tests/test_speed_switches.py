@@ -202,3 +202,21 @@ def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(tmp_path, clip, caplo
     warned = [r.getMessage() for r in caplog.records if "bfloat16 instructions" in r.getMessage()]
     assert len(warned) == (0 if native else 1)
     assert all("--precision fp32" in m for m in warned)
+
+
+@pytest.mark.parametrize("baseline", ["plain", "dyngen"])
+def test_the_speed_benchmark_gives_each_implementation_its_own_chains(baseline):
+    """Both contenders update their latents in place; shared chains would mix their training."""
+    import argparse
+
+    speed = _speed_benchmark()
+    args = argparse.Namespace(
+        set=[], window=3, sigma=1.0, langevin_steps=1, learn_steps=1, seed=0, size=16, frames=6, clip=None,
+        base_channels=4, max_channels=8, baseline=baseline,
+    )  # fmt: skip
+    state = speed.setup(args, torch.device("cpu"))
+    a, b = state["dyngen"][2], state["baseline"][2]
+    assert torch.equal(a.noise, b.noise) and a.noise.data_ptr() != b.noise.data_ptr()
+    assert a.s0.data_ptr() != b.s0.data_ptr()
+    speed.run_epoch("dyngen", state)
+    assert not torch.equal(a.noise, b.noise)  # the baseline's chains did not move with dyngen's
