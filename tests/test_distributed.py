@@ -33,16 +33,17 @@ def _dyngen(tmp_path, processes, *args):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+@pytest.fixture(scope="module", params=["exact", "fused"])
+def runs(tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("dist")
+    tiny = TINY + (["--fuse-learning"] if request.param == "fused" else [])
     videos = []
     for i in range(3):  # 3 videos: uneven shares (1 and 2) exercise the padded gather
         videos.append(tmp / f"clip{i}.mp4")
         write_video(videos[-1], ripples(6, 16, seed=i), fps=10)
-    _dyngen(tmp, 1, "train", *videos, "--out", tmp / "single", "--epochs", "3", *TINY)
+    _dyngen(tmp, 1, "train", *videos, "--out", tmp / "single", "--epochs", "3", *tiny)
     # 2 processes: 2 epochs, then a resume to 3 (the resume path is data-parallel too)
-    _dyngen(tmp, 2, "train", *videos, "--out", tmp / "double", "--epochs", "2", *TINY)
+    _dyngen(tmp, 2, "train", *videos, "--out", tmp / "double", "--epochs", "2", *tiny)
     _dyngen(tmp, 2, "train", "--out", tmp / "double", "--resume", "--epochs", "3", "--quiet")
     single, double = (load_file(tmp / name / "checkpoint.safetensors") for name in ("single", "double"))
     return tmp, single, double
