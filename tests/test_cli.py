@@ -1,6 +1,7 @@
 """The command line, end to end at tiny size."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -85,3 +86,14 @@ def test_help_shows_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["synthesize", "--help"])
     assert "(default: 1)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["train", "recover", "synthesize", "demo"])
+def test_help_tells_each_default_once_and_never_none(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "(default: None)" not in out
+    assert re.search(r"\(default: [^)]*\) \(default:", out) is None  # no default told twice
+    if command != "synthesize":
+        assert "training epochs (default: from the preset)" in out
