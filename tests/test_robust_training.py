@@ -110,6 +110,41 @@ def test_diagnose_names_the_problem():
     assert "non-finite latents (s0)" in train_mod._diagnose(0.5, nan, model)
     big = Chains(ok.s0, ok.noise * 0 + 2e3, ok.appearance)
     assert "Langevin explosion (max |noise| = 2e+03" in train_mod._diagnose(0.5, big, model)
+    history = [1.0, 2.0, 3.0] * 7  # 21 epochs, median 2
+    assert train_mod._diagnose(19.9, ok, model, history, 10.0) is None
+    assert "a loss spike (loss 20.1, 10x the median of the last 21 epochs)" in train_mod._diagnose(
+        20.1, ok, model, history, 10.0
+    )
+    assert train_mod._diagnose(20.1, ok, model, history[:19], 10.0) is None  # too little history to judge
     with torch.no_grad():
         model.weight[0, 0] = math.inf
     assert train_mod._diagnose(0.5, ok, model) == "non-finite weights"
+
+
+def _spike(chains, out):
+    out["loss"] *= 100  # finite, healthy latents: only the loss jumped
+
+
+@pytest.mark.parametrize(("spike_factor", "bad_call", "rolled_back"), [(10.0, 22, True), (0.0, 22, False),
+                                                                       (10.0, 15, False)])  # fmt: skip
+def test_a_loss_spike_rolls_back_and_halves_the_rates(tmp_path, clip, monkeypatch, caplog, spike_factor, bad_call,
+                                                      rolled_back):  # fmt: skip
+    """After 20 accepted epochs a loss 10x their median is rolled back; 0 turns the guard off; too little history."""
+    seen = _sabotage(monkeypatch, {bad_call}, _spike)
+    mc, tc = tiny_configs(epochs=23, checkpoint_every=50, spike_factor=spike_factor)
+    trained = train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    losses = [r["loss"] for r in trained.run.read_metrics()]
+    assert len(losses) == 23
+    assert trained.run.read_summary()["recoveries"] == int(rolled_back)
+    assert len(seen) == 23 + int(rolled_back)
+    if rolled_back:
+        assert "a loss spike (loss" in caplog.text and "x the median of the last 21 epochs" in caplog.text
+        assert seen[bad_call][0] == tc.lr / 2  # the epoch was tried again with half the rate
+        assert max(losses) < 10 * np.median(losses[:21])  # the spike never reached the record
+    else:  # kept as it came
+        assert losses[bad_call - 1] > 10 * np.median(losses[: bad_call - 1])
+
+
+def test_spike_factor_must_be_zero_or_above_one():
+    with pytest.raises(UsageError, match=r"spike_factor \(--spike-factor\) must be 0 \(off\) or > 1"):
+        check_train_config(TrainConfig(spike_factor=0.5))

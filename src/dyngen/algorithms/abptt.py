@@ -75,6 +75,9 @@ class TrainConfig(DictConfig):
     lr_final: float = 1.0
     beta1: float = 0.5
     energy_scale: float = 1.0  # multiplies the likelihood in Langevin; 1 = the true posterior
+    # an epoch whose loss is above this many times the median of the recent epochs' is rolled back like a NaN,
+    # with halved rates (dyngen.tasks.train); 0 = off
+    spike_factor: float = 10.0
     shuffle: bool = False
     seed: int = 0
     checkpoint_every: int = 25  # epochs

@@ -28,6 +28,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--lr": ("train", "lr", float, "Adam learning rate"),
     "--lr-final": ("train", "lr_final", float, "lr at the last epoch as a fraction of --lr (cosine; 1 = constant)"),
     "--energy-scale": ("train", "energy_scale", float, "multiplier of the likelihood in Langevin (1 = posterior)"),
+    "--spike-factor": ("train", "spike_factor", float, "roll back an epoch whose loss jumps this many times (0 = off)"),
     "--checkpoint-every": ("train", "checkpoint_every", int, "epochs between checkpoints"),
     "--preview-every": ("train", "preview_every", int, "epochs between preview grids (0 = none)"),
     "--precision": ("train", "precision", str, "tf32, fp32 or bf16 (docs/performance.md)"),
