@@ -111,11 +111,10 @@ def test_diagnose_names_the_problem():
     big = Chains(ok.s0, ok.noise * 0 + 2e3, ok.appearance)
     assert "Langevin explosion (max |noise| = 2e+03" in train_mod._diagnose(0.5, big, model)
     history = [1.0, 2.0, 3.0] * 7  # 21 epochs, median 2
-    assert train_mod._diagnose(19.9, ok, model, history, 10.0) is None
-    assert "a loss spike (loss 20.1, 10x the median of the last 21 epochs)" in train_mod._diagnose(
-        20.1, ok, model, history, 10.0
-    )
-    assert train_mod._diagnose(20.1, ok, model, history[:19], 10.0) is None  # too little history to judge
+    assert train_mod._spike(19.9, history, 10.0) is None
+    assert train_mod._spike(20.1, history, 10.0) == "a loss spike (loss 20.1, 10x the median of the last 21 epochs)"
+    assert train_mod._spike(20.1, history, 0.0) is None  # off
+    assert train_mod._spike(20.1, history[:19], 10.0) is None  # too little history to judge
     with torch.no_grad():
         model.weight[0, 0] = math.inf
     assert train_mod._diagnose(0.5, ok, model) == "non-finite weights"
@@ -127,22 +126,35 @@ def _spike(chains, out):
 
 @pytest.mark.parametrize(("spike_factor", "bad_call", "rolled_back"), [(10.0, 22, True), (0.0, 22, False),
                                                                        (10.0, 15, False)])  # fmt: skip
-def test_a_loss_spike_rolls_back_and_halves_the_rates(tmp_path, clip, monkeypatch, caplog, spike_factor, bad_call,
-                                                      rolled_back):  # fmt: skip
-    """After 20 accepted epochs a loss 10x their median is rolled back; 0 turns the guard off; too little history."""
+def test_a_loss_spike_rolls_back_and_halves_the_rates(tmp_path, clip, monkeypatch, caplog, spike_factor,
+                                                                   bad_call, rolled_back):  # fmt: skip
+    """After 20 accepted epochs a 10x loss is rolled back and the rates halved; 0 = off; too little history."""
     seen = _sabotage(monkeypatch, {bad_call}, _spike)
     mc, tc = tiny_configs(epochs=23, checkpoint_every=50, spike_factor=spike_factor)
     trained = train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
     losses = [r["loss"] for r in trained.run.read_metrics()]
-    assert len(losses) == 23
-    assert trained.run.read_summary()["recoveries"] == int(rolled_back)
+    summary = trained.run.read_summary()
+    assert len(losses) == 23 and summary["recoveries"] == 0  # a spike is not a numerical failure
+    assert summary["spikes"] == int(rolled_back)
     assert len(seen) == 23 + int(rolled_back)
     if rolled_back:
         assert "a loss spike (loss" in caplog.text and "x the median of the last 21 epochs" in caplog.text
-        assert seen[bad_call][0] == tc.lr / 2  # the epoch was tried again with half the rate
+        assert seen[bad_call] == seen[-1] == (tc.lr / 2, tc.step_size / 2)  # the retry and the rest of the run
         assert max(losses) < 10 * np.median(losses[:21])  # the spike never reached the record
     else:  # kept as it came
         assert losses[bad_call - 1] > 10 * np.median(losses[: bad_call - 1])
+
+
+def test_an_epoch_that_spikes_every_time_gives_up_in_one_line(tmp_path, clip, monkeypatch):
+    seen = _sabotage(monkeypatch, set(range(22, 100)), _spike)
+    mc, tc = tiny_configs(epochs=30, checkpoint_every=10, spike_factor=10.0)
+    with pytest.raises(TrainingDiverged) as e:
+        train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    assert len(seen) == 21 + 1 + MAX_RECOVERIES  # the first try and 5 retries of epoch 22
+    assert seen[-1][0] == pytest.approx(tc.lr / 2**MAX_RECOVERIES)
+    msg = str(e.value)
+    assert "a loss spike" in msg and "spike 6 in a row at this epoch; 5 are retried" in msg and "\n" not in msg
+    assert "the last good checkpoint (epoch 20) is kept" in msg
 
 
 def test_spike_factor_must_be_zero_or_above_one():
