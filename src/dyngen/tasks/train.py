@@ -102,9 +102,9 @@ def _diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
 def _spike(loss: float, recent: Sequence[float], factor: float) -> str | None:
     """A loss spike: ``loss`` above ``factor`` times the median of the ``recent`` accepted epochs' losses.
 
-    Measured on fire: the paper recipe trained stably for 939 epochs, then its loss went from 6 to 290 and 890
-    in two epochs (PSNR 36 -> 14 dB) and was still below 23 dB fifty epochs later; `cpu`-preset runs collapsed
-    like this every 150-300 epochs (10x-120x, back within 20-50 epochs). Ordinary dips stay below 4x.
+    These networks collapse without any non-finite value: on fire the paper recipe's loss went from 6 to 290
+    and 890 in two epochs after 939 stable ones, and `cpu`-preset runs collapsed every 150-300 epochs (10x-120x;
+    ordinary dips stay below 4x). What the guard does to quality, for better and worse: docs/robustness.md.
     """
     if not factor or len(recent) < SPIKE_HISTORY[0]:
         return None
