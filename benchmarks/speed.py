@@ -132,8 +132,7 @@ def setup(args: argparse.Namespace, device: torch.device) -> dict:
     for key, value in (kv.split("=", 1) for kv in args.set):
         if not hasattr(defaults, key):
             raise SystemExit(f"--set {key}: not a TrainConfig option; allowed: {', '.join(defaults.to_dict())}")
-        kind = type(getattr(defaults, key))
-        typed[key] = value.lower() in ("1", "true") if kind is bool else kind(value)
+        typed[key] = defaults.parse(key, value)
     cfg = TrainConfig(
         window=args.window, sigma=args.sigma, langevin_steps=args.langevin_steps, learn_steps=args.learn_steps,
         seed=args.seed, **typed,

@@ -44,19 +44,18 @@ CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "textures" / "f
 def smoothed_psnr(records: list[dict], k: int) -> list[float]:
     """For every epoch, the PSNR of the mean squared error over the last ``k`` epochs (fewer at the start)."""
     mse = [r["mse"] for r in records]
-    return [psnr_from_mse(sum(mse[max(0, i - k + 1) : i + 1]) / len(mse[max(0, i - k + 1) : i + 1]))
-            for i in range(len(mse))]  # fmt: skip
+    windows = (mse[max(0, i - k + 1) : i + 1] for i in range(len(mse)))
+    return [psnr_from_mse(sum(w) / len(w)) for w in windows]
 
 
 def overrides(cfg: dict, pairs: list[str]) -> dict:
     """``cfg`` with ``KEY=VALUE`` pairs applied to its ``train`` or ``model`` group (wherever KEY lives)."""
-    defaults = {"train": TrainConfig().to_dict(), "model": ModelConfig().to_dict()}
+    defaults = {"train": TrainConfig(), "model": ModelConfig()}
     for key, value in (kv.split("=", 1) for kv in pairs):
-        group = next((g for g, d in defaults.items() if key in d), None)
+        group = next((g for g, d in defaults.items() if hasattr(d, key)), None)
         if group is None:
             raise SystemExit(f"--fast-set {key}: not a training or model setting")
-        kind = type(defaults[group][key])
-        cfg[group][key] = value.lower() in ("1", "true") if kind is bool else kind(value)
+        cfg[group][key] = defaults[group].parse(key, value)
     return cfg
 
 

@@ -220,3 +220,9 @@ def test_the_speed_benchmark_gives_each_implementation_its_own_chains(baseline):
     assert a.s0.data_ptr() != b.s0.data_ptr()
     speed.run_epoch("dyngen", state)
     assert not torch.equal(a.noise, b.noise)  # the baseline's chains did not move with dyngen's
+
+
+def test_config_parse_types_text_like_the_option():
+    tc = TrainConfig()
+    assert tc.parse("fuse_learning", "true") is True and tc.parse("fuse_learning", "0") is False
+    assert tc.parse("lr", "0.001") == 0.001 and tc.parse("epochs", "7") == 7 and tc.parse("precision", "fp32") == "fp32"

@@ -25,3 +25,8 @@ class DictConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def parse(self, key: str, text: str) -> Any:
+        """``text`` as a value of option ``key``, typed like this config's value (booleans: 1 or true)."""
+        kind = type(getattr(self, key))
+        return text.lower() in ("1", "true") if kind is bool else kind(text)
