@@ -28,7 +28,7 @@ from dyngen.io.masks import load_mask
 from dyngen.io.video import read_video
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import get_preset
-from dyngen.tasks.recover import METHODS, hidden_metrics, occluded_view, recover
+from dyngen.tasks.recover import METHODS, RESIDUALS, hidden_metrics, occluded_view, recover
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=20.0, help="dg training budget per case")
     ap.add_argument("--cases", nargs="*", default=None, help="substrings selecting cases (default: all)")
     ap.add_argument("--all-masks", action="store_true")
+    ap.add_argument("--residual", default="none", choices=RESIDUALS, help="dg/lds: correct G by this fill of x - G")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/recovery")
     args = ap.parse_args()
@@ -84,7 +85,8 @@ def main() -> None:
             run_dir = out / "runs" / f"{name.replace('/', '_')}_{int(time.time())}"
             res = recover(
                 video, missing, method=method, run_dir=run_dir, model_config=ModelConfig.from_dict(preset["model"]),
-                train_config=TrainConfig.from_dict(preset["train"]), device=args.device, callback=budget, stop=stop,
+                train_config=TrainConfig.from_dict(preset["train"]), residual=args.residual, device=args.device,
+                callback=budget, stop=stop,
             )  # fmt: skip
             m = hidden_metrics(res.recovered, video, missing)
             row = {"case": name, "method": method, "error": round(m["error"], 3), "psnr": round(m["psnr"], 2),

@@ -7,12 +7,13 @@ import pytest
 import torch
 from conftest import tiny_configs
 
+from dyngen.baselines import get_baseline
 from dyngen.cli import main
 from dyngen.errors import MaskError, UsageError
 from dyngen.io.masks import moving_region, save_mask
 from dyngen.io.procedural import ripples
 from dyngen.io.video import write_video
-from dyngen.tasks.recover import METHODS, hidden_metrics, recover
+from dyngen.tasks.recover import METHODS, hidden_metrics, recover, residual_corrected
 
 
 @pytest.fixture
@@ -32,6 +33,42 @@ def test_observed_pixels_are_kept_bit_exactly(tmp_path, case, method):
     assert res.recovered.shape == video.shape and res.recovered.dtype == np.uint8
     assert np.array_equal(res.recovered[seen], video[seen])
     assert hidden_metrics(res.recovered, video, missing)["error"] < 80
+
+
+def test_residual_correction_removes_an_error_that_is_linear_in_time(case):
+    video, missing = case
+    truth = torch.from_numpy(video).permute(0, 3, 1, 2).double() / 127.5 - 1
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 1, 3, 16, 16, generator=g, dtype=torch.double) * 0.1
+    t = torch.arange(12, dtype=torch.double)[:, None, None, None]
+    estimate = truth + a + b * t  # a model whose error is linear in time at every pixel
+    observed = torch.where(missing[:, None], 5.0, truth)  # hidden values must not matter
+    fixed = residual_corrected(estimate, observed, missing, "interp")
+    hidden = missing[:, None].expand_as(truth)
+    inner = (
+        hidden
+        & ~(torch.cumsum(~missing, 0) == 0)[:, None]
+        & ~(torch.flip(torch.cumsum(torch.flip(~missing, [0]), 0), [0]) == 0)[:, None]
+    )
+    assert bool(inner.any())
+    assert torch.allclose(fixed[inner], truth[inner], atol=1e-12)  # between visible frames: exact
+    assert (estimate - truth)[hidden].abs().mean() > 0.05  # the uncorrected error was not small
+    # a reconstruction that is itself linear in time between visible frames gives interp's fill
+    flat = torch.zeros_like(truth)
+    assert torch.allclose(
+        residual_corrected(flat, observed, missing, "interp"), get_baseline("interp")(observed, missing)
+    )
+
+
+def test_residual_option_in_recover(tmp_path, case):
+    video, missing = case
+    plain = recover(video, missing, method="lds", lds_state_dim=4)
+    fixed = recover(video, missing, method="lds", lds_state_dim=4, residual="interp")
+    seen = ~missing.numpy()
+    assert np.array_equal(fixed.recovered[seen], video[seen]) and fixed.info["residual"] == "interp"
+    assert not np.array_equal(fixed.recovered, plain.recovered)
+    with pytest.raises(UsageError, match="allowed: none, interp"):
+        recover(video, missing, method="lds", residual="median")
 
 
 def test_hidden_metrics_known_values():
@@ -64,10 +101,11 @@ def test_recover_and_remove_cli(tmp_path, case, capsys):
     out = tmp_path / "rec.npy"
     tiny = ["--size", "16", "--frames", "12", "--epochs", "2", "--state-dim", "4", "--noise-dim", "3", "--width", "8",
             "--max-width", "16", "--window", "6", "--langevin-steps", "1", "--learn-steps", "1"]  # fmt: skip
-    argv = ["recover", str(v), "--mask", str(tmp_path / "m.mat"), "--out", str(out), *tiny, "--quiet", "--json"]
+    argv = ["recover", str(v), "--mask", str(tmp_path / "m.mat"), "--out", str(out), *tiny, "--residual", "interp",
+            "--quiet", "--json"]  # fmt: skip
     assert main(argv) == 0
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert {"error", "psnr", "seconds", "run"} <= set(s)
+    assert {"error", "psnr", "seconds", "run"} <= set(s) and s["residual"] == "interp"
     rec = np.load(out)
     assert np.array_equal(rec[~missing.numpy()], video[~missing.numpy()])
     assert (tmp_path / "rec_compare.mp4").is_file() and (tmp_path / "rec_compare.png").is_file()

@@ -35,7 +35,8 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
         result = recover(
             video, missing, method=args.method, run_dir=run_dir, model_config=mc, train_config=tc,
-            lds_state_dim=args.state_dim, device=args.device, callback=with_time_limit(cb, stop, args.time_limit),
+            lds_state_dim=args.state_dim, residual=args.residual, device=args.device,
+            callback=with_time_limit(cb, stop, args.time_limit),
             stop=stop,
         )  # fmt: skip
     fps = args.fps or video_fps(args.video)
@@ -76,7 +77,7 @@ def remove_command(args: argparse.Namespace) -> int:
 
 
 def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description: str, func) -> None:
-    from dyngen.tasks.recover import METHODS
+    from dyngen.tasks.recover import METHODS, RESIDUALS
 
     p = sub.add_parser(name, help=helptext, description=description, formatter_class=HelpFormatter)
     p.add_argument("video", help="the video (its hidden pixels are never used for learning)")
@@ -88,6 +89,13 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
     )
     p.add_argument("--out", required=True, help="the recovered video (.mp4, .gif, .npy or a PNG folder)")
     p.add_argument("--method", default="dg", choices=METHODS, help="dg (the dynamic generator) or a classic baseline")
+    p.add_argument(
+        "--residual",
+        default="none",
+        choices=RESIDUALS,
+        help="correct the dg or lds reconstruction G at hidden pixels by this fill of its visible error x - G "
+        "(none: the model's reconstruction, as in the paper; interp lowered dg's error on every reproduction case)",
+    )
     p.add_argument("--run", default=None, help="run directory for dg (default: OUT_run beside the output)")
     add_train_options(p, default_preset="cpu-recovery")
     add_common(p)

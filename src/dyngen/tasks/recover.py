@@ -10,6 +10,15 @@ Classic baselines run through the same function, so every comparison uses one
 harness: ``interp`` (linear in time), ``mrf-l2`` (space-time Laplace),
 ``mrf-l1`` (total variation) and ``lds`` (PCA + AR(1) fitted to the visible data).
 
+``residual`` (off by default, which is the paper's fill) corrects a model's
+reconstruction G with its own error on the visible pixels: the hidden pixels
+get ``G + fill(x - G)``, where ``fill`` is one of the baselines applied to the
+residual ``x - G`` of the visible pixels. Where G is linear in time between
+visible frames, ``residual="interp"`` gives exactly the ``interp`` fill; where
+G models more, the correction keeps that and removes the model's slowly
+varying error. Measured on the reproduction set it lowered dg's error on all
+eight cases (by 0.2 to 1.1 grey levels; docs/recovery.md).
+
 Metrics on hidden pixels (when the truth is known): the recovery error
 ``mean |recovered - truth|`` on a 0-255 scale (the paper's metric) and PSNR.
 """
@@ -35,6 +44,7 @@ from dyngen.models.dynamic_generator import ModelConfig
 log = logging.getLogger(__name__)
 
 METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds")
+RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
 
 
 @dataclass
@@ -68,6 +78,26 @@ def occluded_view(video: np.ndarray, missing: torch.Tensor) -> np.ndarray:
     return out
 
 
+def residual_corrected(
+    estimate: torch.Tensor, observed: torch.Tensor, missing: torch.Tensor, fill: str
+) -> torch.Tensor:
+    """``estimate + fill(observed - estimate)``: a reconstruction corrected by the fill of its visible residual.
+
+    Args:
+        estimate: a model's reconstruction ``(T, 3, H, W)`` in [-1, 1].
+        observed: the video ``(T, 3, H, W)``; its hidden pixels are ignored.
+        missing: bool ``(T, H, W)``, True = hidden.
+        fill: a baseline name (``interp``, ``mrf-l2``, ``mrf-l1``) that fills the residual's hidden pixels.
+
+    Returns:
+        ``(T, 3, H, W)``, equal to ``observed`` at the visible pixels (up to float rounding).
+    """
+    from dyngen.baselines import get_baseline
+
+    residual = torch.where(missing[:, None], torch.zeros((), dtype=estimate.dtype), observed.to(estimate) - estimate)
+    return estimate + get_baseline(fill)(residual, missing)
+
+
 def check_mask(video: np.ndarray, missing: torch.Tensor) -> None:
     """A mask must match the video and leave something to learn from."""
     if tuple(missing.shape) != video.shape[:3]:
@@ -87,6 +117,7 @@ def recover(
     model_config: ModelConfig | None = None,
     train_config: TrainConfig | None = None,
     lds_state_dim: int | None = None,
+    residual: str = "none",
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
@@ -100,6 +131,8 @@ def recover(
         run_dir: the run directory for ``dg`` (kept afterwards).
         model_config, train_config: settings for ``dg``.
         lds_state_dim: state dimension for ``lds`` (default ``min(50, T // 2)``).
+        residual: ``none`` (the paper's fill) or a baseline that fills the visible residual of the
+            ``dg`` or ``lds`` reconstruction (see :func:`residual_corrected`); no effect on the baselines.
         device: for ``dg``.
         callback, stop: passed to training (progress, Ctrl-C).
 
@@ -108,6 +141,8 @@ def recover(
     """
     if method not in METHODS:
         raise UsageError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
+    if residual not in RESIDUALS:
+        raise UsageError(f"unknown residual fill '{residual}'; allowed: {', '.join(RESIDUALS)}")
     check_mask(video, missing)
     hidden = missing.numpy().astype(bool)
     t0 = time.perf_counter()
@@ -126,7 +161,7 @@ def recover(
         )  # fmt: skip
         with torch.no_grad():
             recon, _ = trained.model(trained.chains.s0, trained.chains.noise)
-        estimate = to_uint8(recon[0])
+        estimate = recon[0].cpu()
         run = trained.run.path
         info["train_psnr_visible"] = trained.run.read_summary().get("psnr")
     elif method == "lds":
@@ -134,11 +169,14 @@ def recover(
 
         d = lds_state_dim or min(50, video.shape[0] // 2)
         lds = LinearDynamicSystem(frame_shape=tuple(x.shape[1:]), state_dim=d).fit(x, missing=missing)
-        estimate = to_uint8(lds.fill_missing(x, missing))
+        estimate = lds.reconstruct().to(x)
         info["spectral_radius"] = lds.spectral_radius
     else:
         from dyngen.baselines import get_baseline
 
-        estimate = to_uint8(get_baseline(method)(x, missing))
-    recovered = np.where(hidden[..., None], estimate, video).astype(np.uint8)
+        estimate = get_baseline(method)(x, missing)
+    if residual != "none":
+        estimate = residual_corrected(estimate, x, missing, residual)
+        info["residual"] = residual
+    recovered = np.where(hidden[..., None], to_uint8(estimate), video).astype(np.uint8)
     return Recovery(recovered, time.perf_counter() - t0, run, info)
