@@ -135,6 +135,7 @@ def save_curve(
     ylabel: str,
     title: str | None = None,
     logy: bool = False,
+    logx: bool = False,
 ) -> Path:
     """Save a line plot of named ``(x, y)`` series as a PNG."""
     import matplotlib
@@ -149,6 +150,8 @@ def save_curve(
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
+    if logx:
+        ax.set_xscale("log")
     if title:
         ax.set_title(title, fontsize=10)
     if len(series) > 1:
