@@ -1,11 +1,8 @@
 """The speed switches compute the same thing: fast_deconv, precision, and the optimized epoch against the plain loop."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
-from conftest import tiny_configs
+from conftest import load_benchmark, tiny_configs
 from torch import nn
 
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, frozen
@@ -15,14 +12,6 @@ from dyngen.models import frame_generator
 from dyngen.models.dynamic_generator import DynamicGenerator
 from dyngen.models.frame_generator import FrameGenerator, conv_transpose_gemm
 from dyngen.tasks.train import make_optimizer
-
-
-def _speed_benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "speed.py"
-    spec = importlib.util.spec_from_file_location("speed_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -125,7 +114,7 @@ def test_unknown_precision_names_the_allowed_values():
 
 def test_abptt_epoch_equals_the_plain_loop_of_the_benchmark():
     """The optimized epoch (frozen weights in Langevin, matrix-product layers, one read-back) is the paper's loop."""
-    speed = _speed_benchmark()
+    speed = load_benchmark("speed")
     model = _tiny_model()
     plain = speed.PlainModel(model).train()
     tc = TrainConfig(window=5, langevin_steps=4, learn_steps=1)
@@ -209,7 +198,7 @@ def test_the_speed_benchmark_gives_each_implementation_its_own_chains(baseline):
     """Both contenders update their latents in place; shared chains would mix their training."""
     import argparse
 
-    speed = _speed_benchmark()
+    speed = load_benchmark("speed")
     args = argparse.Namespace(
         set=[], window=3, sigma=1.0, langevin_steps=1, learn_steps=1, seed=0, size=16, frames=6, clip=None,
         base_channels=4, max_channels=8, baseline=baseline,
