@@ -12,6 +12,7 @@ Layout::
       loss.png                 the training curve
       previews/epoch_NNNNN.png observed | reconstruction | synthesis frame grids
       summary.json             the final figures
+      .lock                    while a process trains the run: its PID and host
 
 No pickles: every tensor is stored with safetensors. The checkpoint is one
 file written to a temporary name, fsynced and renamed over the previous one,
@@ -19,15 +20,21 @@ so a crash at any moment leaves either the old or the new checkpoint whole.
 A crash can leave a temporary ``.NAME.tmp-PID`` file behind; ``clean_temporaries``
 removes those of dead processes (resume calls it). Before a checkpoint is
 written, the disk must have twice its size free, or the write is refused with
-the previous checkpoint untouched.
+the previous checkpoint untouched. A process that trains or resumes a run holds
+its ``.lock``; a second one is refused, and a lock left by a dead process is
+taken over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import shutil
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,11 +45,14 @@ from safetensors.torch import load_file, save_file
 
 from dyngen.errors import DyngenError, ResourceError, RunError
 
+log = logging.getLogger(__name__)
+
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
 DATA = "data.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
+LOCK = ".lock"
 FREE_SPACE_FACTOR = 2  # a write needs this many times its size free on the disk
 _TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(\.[A-Za-z0-9]+)?$")  # .NAME.tmp-PID[.ext]
 
@@ -203,6 +213,43 @@ class Run:
         if not (p / CONFIG).is_file():
             raise RunError(f"{p}: not a dyngen run (no {CONFIG}); train one with 'dyngen train ... --out {p}'")
         return cls(p)
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the run while training it: a second process that trains or resumes it is refused (RunError).
+
+        The lock is the file ``.lock`` with the owner's PID and host, created atomically. One left behind by
+        a process that died (SIGKILL, a power cut) on this host is taken over; one from another host is not,
+        since its owner cannot be checked from here.
+        """
+        path, host = self.path / LOCK, socket.gethostname()
+        while True:
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _file_mode())
+            except FileExistsError:
+                try:
+                    pid_text, _, owner_host = path.read_text().strip().partition(" ")
+                    pid = int(pid_text)
+                except (OSError, ValueError):
+                    pid, owner_host = -1, host  # unreadable or half-written: its writer died mid-write
+                if owner_host == host and (pid == os.getpid() or pid < 0 or not _pid_alive(pid)):
+                    log.info("%s: taking over a lock left by process %d, which is gone", self.path, pid)
+                    path.unlink(missing_ok=True)
+                    continue
+                raise RunError(
+                    f"{self.path}: another process (pid {pid} on {owner_host}) is training this run; wait for it "
+                    f"to finish, or stop it (Ctrl-C saves a checkpoint) and resume. If that process no longer "
+                    f"exists, delete {path}."
+                ) from None
+            except OSError as e:
+                raise RunError(f"{path}: cannot create the run's lock ({e.strerror or e})") from None
+            with os.fdopen(fd, "w") as f:
+                f.write(f"{os.getpid()} {host}\n")
+            break
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def read_config(self) -> dict[str, Any]:
         try:

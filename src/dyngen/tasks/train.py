@@ -19,6 +19,7 @@ all chains gathered, so the run is the same as a one-process run.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import math
 import statistics
@@ -371,10 +372,12 @@ def train(
     if shard.is_main:
         Run.create(out, config, data=data)  # data first: a run with a config always has its data
     shard.barrier()
-    trainer = _Trainer(Run.open(out), config, dev, shard)
-    trainer.start_fresh()
-    trainer.fit(train_config.epochs, callback, stop)
-    return _finish(trainer)
+    run = Run.open(out)
+    with run.lock() if shard.is_main else contextlib.nullcontext():
+        trainer = _Trainer(run, config, dev, shard)
+        trainer.start_fresh()
+        trainer.fit(train_config.epochs, callback, stop)
+        return _finish(trainer)
 
 
 def resume(
@@ -396,25 +399,26 @@ def resume(
         config["train"]["epochs"] = epochs
     dev = resolve_device(str(device))
     shard = _shard(int(config["data"]["videos"]), distributed, TrainConfig.from_dict(config["train"]), dev)
-    if shard.is_main:
-        for f in run.clean_temporaries():
-            log.info("removed %s, left by an interrupted write", f.name)
-        if epochs is not None:
-            run.write_config(config)
     check_training_memory(
         ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=shard.hi - shard.lo,
         frames=int(config["data"]["frames"]), device=dev,
     )  # fmt: skip
-    shard.barrier()
-    trainer = _Trainer(run, config, dev, shard)
-    if run.has_checkpoint():
-        trainer.load()
-    else:
-        trainer.start_fresh()
-    if shard.is_main:
-        run.truncate_metrics(trainer.epoch)
-    trainer.fit(int(config["train"]["epochs"]), callback, stop)
-    return _finish(trainer)
+    with run.lock() if shard.is_main else contextlib.nullcontext():
+        if shard.is_main:
+            for f in run.clean_temporaries():
+                log.info("removed %s, left by an interrupted write", f.name)
+            if epochs is not None:
+                run.write_config(config)
+        shard.barrier()
+        trainer = _Trainer(run, config, dev, shard)
+        if run.has_checkpoint():
+            trainer.load()
+        else:
+            trainer.start_fresh()
+        if shard.is_main:
+            run.truncate_metrics(trainer.epoch)
+        trainer.fit(int(config["train"]["epochs"]), callback, stop)
+        return _finish(trainer)
 
 
 def _shard(videos: int, distributed: bool, tc: TrainConfig, device: torch.device) -> Shard:
