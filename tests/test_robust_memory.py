@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_configs
@@ -101,3 +102,41 @@ def test_training_is_refused_before_anything_is_written(tmp_path, clip, monkeypa
     assert len(err) == 1 and "DYNGEN_SKIP_MEMORY_CHECK=1" in err[0] and "use a smaller --size" in err[0]
     monkeypatch.setenv("DYNGEN_SKIP_MEMORY_CHECK", "1")
     assert main([*argv, "--epochs", "1"]) == 0
+
+
+SYNTHESIS = """
+import torch
+from dyngen.io.video import to_uint8
+from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.tasks.memory import SYNTHESIS_BYTES
+from dyngen.tasks.synthesize import synthesize
+torch.set_num_threads(1)
+def status(key):
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) * 1024
+model = DynamicGenerator(ModelConfig(height=32, width=32, state_dim=8, noise_dim=8, base_channels=8, max_channels=32))
+to_uint8(synthesize(model, frames=300, generator=torch.Generator().manual_seed(0)))  # warm-up: pools, lazy imports
+open("/proc/self/clear_refs", "w").write("5")
+before = status("VmRSS")
+video = to_uint8(synthesize(model, frames=3000, generator=torch.Generator().manual_seed(0)))
+print(status("VmHWM") - before, 3000 * 3 * 32 * 32 * SYNTHESIS_BYTES)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc/self/clear_refs")
+def test_synthesis_estimate_covers_its_measured_peak():
+    out = subprocess.run([sys.executable, "-c", SYNTHESIS], capture_output=True, text=True, check=True)
+    measured, estimate = map(int, out.stdout.split())
+    assert measured <= estimate <= 1.5 * measured, (measured / 2**20, estimate / 2**20)
+
+
+def test_a_synthesis_too_large_for_ram_is_refused(tmp_path, clip, monkeypatch, capsys):
+    mc, tc = tiny_configs(epochs=1)
+    train(tmp_path / "run", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    monkeypatch.setattr(memory, "available_memory", lambda device: 3 * 16 * 16 * 10 * 2 * 50)  # 100 frames' worth
+    argv = ["synthesize", str(tmp_path / "run"), "--out", str(tmp_path / "s.npy"), "--quiet"]
+    assert main([*argv, "--frames", "5000", "--num", "2"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "at most 50 frames per sample or fewer samples" in err[0], err
+    assert not (tmp_path / "s.npy").exists()
+    assert main([*argv, "--frames", "50", "--num", "2"]) == 0
+    assert np.load(tmp_path / "s.npy").shape == (2, 50, 16, 16, 3)

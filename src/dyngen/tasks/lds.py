@@ -29,6 +29,7 @@ from dyngen.errors import RunError, UsageError
 from dyngen.io.video import to_tensor
 from dyngen.models.lds import LinearDynamicSystem
 from dyngen.run import Run
+from dyngen.tasks.memory import check_synthesis_memory
 
 log = logging.getLogger(__name__)
 START_CHOICES = ("inferred", "random")
@@ -197,6 +198,7 @@ def synthesize_lds_run(
                          "fitted residual covariance (noise 'posterior')")  # fmt: skip
     trained.video_index(video)
     model = trained.model
+    check_synthesis_memory(num, frames, model.frame_shape, itemsize=model.A.element_size())
     g = torch.Generator().manual_seed(seed)
     s0 = None
     if start == "random":

@@ -22,12 +22,15 @@ estimate meets or exceeds by up to 1.5x (docs/robustness.md).
 ``check_training_memory`` compares the estimate with the memory available
 (``MemAvailable`` in ``/proc/meminfo`` and any cgroup limit on the CPU,
 ``torch.cuda.mem_get_info`` on a GPU) and refuses with a message that says
-which ``--window`` would fit. Set ``DYNGEN_SKIP_MEMORY_CHECK=1`` to skip it.
+which ``--window`` would fit. ``check_synthesis_memory`` does the same for
+synthesis, whose output (every frame of every sample, as float32 and then as
+uint8) is held in RAM. Set ``DYNGEN_SKIP_MEMORY_CHECK=1`` to skip either.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +47,7 @@ ACTIVATION_FACTOR = 3.0  # peak / saved activations: gradient buffers and worksp
 WORKSPACE = 32 * 2**20  # bytes of allocator and kernel workspace on top (measured on small presets)
 SKIP_ENV = "DYNGEN_SKIP_MEMORY_CHECK"
 FLOAT = 4  # bytes per float32
+SYNTHESIS_BYTES = 10  # peak RAM per synthesized value: float32 frames, one float copy, uint8 (measured 9.2)
 
 
 @dataclass(frozen=True)
@@ -218,4 +222,30 @@ def check_training_memory(
         f"window: {_gb(est.activations)}; weights and Adam state: {_gb(est.weights)}; data: {_gb(est.data)}), "
         f"but only {_gb(avail)} is available; {hint}, or a narrower --width. "
         f"Set {SKIP_ENV}=1 to try anyway."
+    )
+
+
+def check_synthesis_memory(
+    num: int, frames: int, frame_shape: tuple[int, ...], *, itemsize: int = FLOAT, available: int | None = None
+) -> None:
+    """Refuse a synthesis whose output would not fit in RAM (ResourceError), before any work.
+
+    Args:
+        num, frames: the samples and frames per sample asked for.
+        frame_shape: ``(3, H, W)``.
+        itemsize: bytes per value of the model's output (4 for float32; an LDS computes in float64).
+        available: bytes available (default: asked from the system).
+    """
+    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
+        return
+    per_frame = math.prod(frame_shape) * (SYNTHESIS_BYTES + itemsize - FLOAT)
+    need = num * frames * per_frame
+    avail = available_memory("cpu") if available is None else available
+    if avail is None or need <= avail:
+        return
+    fits = avail // (num * per_frame)
+    raise ResourceError(
+        f"synthesizing {num} x {frames} frames of {'x'.join(map(str, frame_shape[1:]))} needs about {_gb(need)} of "
+        f"RAM, but only {_gb(avail)} is available; ask for at most {fits} frames per sample"
+        f"{' or fewer samples (--num)' if num > 1 else ''}. Set {SKIP_ENV}=1 to try anyway."
     )

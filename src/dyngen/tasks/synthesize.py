@@ -16,6 +16,7 @@ from dyngen.errors import UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator
 from dyngen.models.innovations import Innovations
 from dyngen.tasks.checkpoint import Trained
+from dyngen.tasks.memory import check_synthesis_memory
 
 START_CHOICES = ("inferred", "random")
 
@@ -24,10 +25,14 @@ START_CHOICES = ("inferred", "random")
 def render_chunked(
     model: DynamicGenerator, states: torch.Tensor, appearance: torch.Tensor | None, *, chunk: int = 256
 ) -> torch.Tensor:
-    """``render`` in time chunks of ``chunk`` frames: ``(B, T, d) -> (B, T, 3, H, W)``."""
-    return torch.cat(
-        [model.render(states[:, t0 : t0 + chunk], appearance) for t0 in range(0, states.shape[1], chunk)], dim=1
-    )
+    """``render`` in time chunks of ``chunk`` frames: ``(B, T, d) -> (B, T, 3, H, W)``, written into one tensor."""
+    out = None
+    for t0 in range(0, states.shape[1], chunk):
+        frames = model.render(states[:, t0 : t0 + chunk], appearance)
+        if out is None:
+            out = frames.new_empty((states.shape[0], states.shape[1], *frames.shape[2:]))
+        out[:, t0 : t0 + chunk] = frames
+    return out
 
 
 @torch.no_grad()
@@ -61,6 +66,7 @@ def synthesize(
     """
     device = next(model.parameters()).device
     cfg = model.config
+    check_synthesis_memory(num, frames, (3, cfg.height, cfg.width))
 
     def randn(*shape: int) -> torch.Tensor:
         return torch.randn(*shape, generator=generator, device=generator.device if generator else "cpu").to(device)
