@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,11 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"test clips not found
 
 
 def load_benchmark(name: str):
-    """The module of ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    """The module of ``benchmarks/<name>.py`` (benchmarks are scripts, not a package; they import each other)."""
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

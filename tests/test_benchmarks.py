@@ -1,9 +1,11 @@
 """The benchmarks' own arithmetic (their figures go into the docs)."""
 
 import pytest
-from conftest import load_benchmark
+import torch
+from conftest import load_benchmark, tiny_configs
 
 from dyngen.algorithms.abptt import psnr_from_mse
+from dyngen.models.dynamic_generator import DynamicGenerator
 
 
 def test_time_to_quality_smooths_the_mse_over_trailing_windows():
@@ -22,3 +24,19 @@ def test_time_to_quality_overrides_find_the_group_and_type():
     assert cfg == {"train": {"spike_factor": 10.0, "fuse_learning": True}, "model": {"base_channels": 32}}
     with pytest.raises(SystemExit, match="not a training or model setting"):
         ttq.overrides({"train": {}, "model": {}}, ["colour=red"])
+
+
+def test_recovery_fills_repredicts_only_the_hidden_frames():
+    fills = load_benchmark("recovery_fills")
+    model = DynamicGenerator(tiny_configs()[0]).eval()
+    g = torch.Generator().manual_seed(0)
+    s0, noise = torch.randn(1, 4, generator=g), torch.randn(1, 5, 3, generator=g)
+    with torch.no_grad():
+        frames, states = model(s0, noise)
+        assert torch.equal(fills.predicted(model, s0, noise, states, [False] * 5), frames[0])
+        out = fills.predicted(model, s0, noise, states, [False, True, True, False, False])
+        s1 = model.transition(states[:, 0], torch.zeros(1, 3))
+        s2 = model.transition(s1, torch.zeros(1, 3))
+        expected = model.render(torch.stack([states[:, 0], s1, s2, states[:, 3], states[:, 4]], 1))[0]
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert not torch.allclose(s1, states[:, 1], atol=1e-3)  # the hidden frames' states did change
