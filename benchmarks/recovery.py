@@ -28,7 +28,7 @@ from dyngen.io.masks import load_mask
 from dyngen.io.video import read_video
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import get_preset
-from dyngen.tasks.recover import METHODS, RESIDUALS, hidden_metrics, occluded_view, recover
+from dyngen.tasks.recover import METHODS, MODELS, RESIDUALS, hidden_metrics, occluded_view, recover
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -85,8 +85,8 @@ def main() -> None:
             run_dir = out / "runs" / f"{name.replace('/', '_')}_{int(time.time())}"
             res = recover(
                 video, missing, method=method, run_dir=run_dir, model_config=ModelConfig.from_dict(preset["model"]),
-                train_config=TrainConfig.from_dict(preset["train"]), residual=args.residual, device=args.device,
-                callback=budget, stop=stop,
+                train_config=TrainConfig.from_dict(preset["train"]), device=args.device, callback=budget, stop=stop,
+                residual=args.residual if method in MODELS else "none",
             )  # fmt: skip
             m = hidden_metrics(res.recovered, video, missing)
             row = {"case": name, "method": method, "error": round(m["error"], 3), "psnr": round(m["psnr"], 2),

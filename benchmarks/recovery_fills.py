@@ -4,7 +4,7 @@ Takes the run directories that ``benchmarks/recovery.py`` wrote (their names say
 the case) and scores, on the hidden pixels, fills built from each trained model
 without retraining it:
 
-- ``dg``: the model's reconstruction G (what ``dyngen recover`` writes);
+- ``dg``: the model's reconstruction G (what ``dyngen recover`` writes, before rounding to 8 bits);
 - ``dg+interp`` / ``dg+mrf-l2``: G plus that baseline's fill of the residual x - G;
 - ``xi=0`` (masks that hide whole frames): each hidden frame's state is the
   transition of the previous state with innovation 0; visible frames keep theirs;
@@ -26,7 +26,6 @@ from recovery import cases
 
 from dyngen.baselines import get_baseline
 from dyngen.evaluate.recovery import recovery_error
-from dyngen.io.masks import load_mask
 from dyngen.io.video import read_video, to_tensor
 from dyngen.tasks.checkpoint import load_trained
 
@@ -46,20 +45,17 @@ def predicted(model, s0, noise, states, hidden_frames, draw=None) -> torch.Tenso
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", nargs="+", type=Path)
-    ap.add_argument("--frames", type=int, default=70)
     ap.add_argument("--samples", type=int, default=16)
     args = ap.parse_args()
-    known = {name.replace("/", "_"): (clip, mask) for name, clip, mask in cases(all_masks=True)}
+    clips = {name.replace("/", "_"): clip for name, clip, _ in cases(all_masks=True)}
     for run in args.runs:
         case = run.name.rsplit("_", 1)[0]
-        if case not in known:
+        if case not in clips:
             print(f"{run}: not a run of benchmarks/recovery.py (no case called {case})")
             continue
         tr = load_trained(run)
-        size = (tr.model.config.height, tr.model.config.width)
-        clip, mask = known[case]
-        truth = to_tensor(read_video(clip, size=size, frames=args.frames)).double()
-        missing = load_mask(mask, frames=args.frames, size=size)
+        missing = tr.missing()[0]  # as trained (the run stores the mask, and the frames without their hidden pixels)
+        truth = to_tensor(read_video(clips[case], size=tuple(missing.shape[1:]), frames=missing.shape[0])).double()
         x = torch.where(missing[:, None], 0.0, truth)
         hidden_frames = missing.flatten(1).all(dim=1).tolist()
         model = tr.model.eval()

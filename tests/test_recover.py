@@ -44,20 +44,17 @@ def test_residual_correction_removes_an_error_that_is_linear_in_time(case):
     estimate = truth + a + b * t  # a model whose error is linear in time at every pixel
     observed = torch.where(missing[:, None], 5.0, truth)  # hidden values must not matter
     fixed = residual_corrected(estimate, observed, missing, "interp")
+    seen = (~missing).long()
+    seen_before, seen_after = seen.cumsum(0) > 0, seen.flip(0).cumsum(0).flip(0) > 0
     hidden = missing[:, None].expand_as(truth)
-    inner = (
-        hidden
-        & ~(torch.cumsum(~missing, 0) == 0)[:, None]
-        & ~(torch.flip(torch.cumsum(torch.flip(~missing, [0]), 0), [0]) == 0)[:, None]
-    )
+    inner = hidden & (seen_before & seen_after)[:, None]  # hidden, with a visible frame on both sides
     assert bool(inner.any())
     assert torch.allclose(fixed[inner], truth[inner], atol=1e-12)  # between visible frames: exact
     assert (estimate - truth)[hidden].abs().mean() > 0.05  # the uncorrected error was not small
-    # a reconstruction that is itself linear in time between visible frames gives interp's fill
-    flat = torch.zeros_like(truth)
-    assert torch.allclose(
-        residual_corrected(flat, observed, missing, "interp"), get_baseline("interp")(observed, missing)
-    )
+    # a reconstruction that is itself linear in time gives interp's fill between visible frames
+    linear = a + b * t
+    interp = get_baseline("interp")(observed, missing)
+    assert torch.allclose(residual_corrected(linear, observed, missing, "interp")[inner], interp[inner])
 
 
 def test_residual_option_in_recover(tmp_path, case):
@@ -69,6 +66,8 @@ def test_residual_option_in_recover(tmp_path, case):
     assert not np.array_equal(fixed.recovered, plain.recovered)
     with pytest.raises(UsageError, match="allowed: none, interp"):
         recover(video, missing, method="lds", residual="median")
+    with pytest.raises(UsageError, match="'interp' keeps every visible pixel"):
+        recover(video, missing, method="interp", residual="interp")
 
 
 def test_hidden_metrics_known_values():

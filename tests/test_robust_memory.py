@@ -108,7 +108,7 @@ SYNTHESIS = """
 import torch
 from dyngen.io.video import to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.tasks.memory import SYNTHESIS_BYTES
+from dyngen.tasks.memory import synthesis_bytes
 from dyngen.tasks.synthesize import synthesize
 torch.set_num_threads(1)
 def status(key):
@@ -118,7 +118,7 @@ to_uint8(synthesize(model, frames=300, generator=torch.Generator().manual_seed(0
 open("/proc/self/clear_refs", "w").write("5")
 before = status("VmRSS")
 video = to_uint8(synthesize(model, frames=3000, generator=torch.Generator().manual_seed(0)))
-print(status("VmHWM") - before, 3000 * 3 * 32 * 32 * SYNTHESIS_BYTES)
+print(status("VmHWM") - before, 3000 * 3 * 32 * 32 * synthesis_bytes())
 """
 
 

@@ -12,7 +12,7 @@ Layout::
       loss.png                 the training curve
       previews/epoch_NNNNN.png observed | reconstruction | synthesis frame grids
       summary.json             the final figures
-      .lock                    while a process trains the run: its PID and host
+      .lock                    locked while a process trains the run; its PID and host
 
 No pickles: every tensor is stored with safetensors. The checkpoint is one
 file written to a temporary name, fsynced and renamed over the previous one,
@@ -21,15 +21,13 @@ A crash can leave a temporary ``.NAME.tmp-PID`` file behind; ``clean_temporaries
 removes those of dead processes (resume calls it). Before a checkpoint is
 written, the disk must have twice its size free, or the write is refused with
 the previous checkpoint untouched. A process that trains or resumes a run holds
-its ``.lock``; a second one is refused, and a lock left by a dead process is
-taken over.
+a lock on its ``.lock`` file; a second one is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -44,8 +42,6 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dyngen.errors import DyngenError, ResourceError, RunError
-
-log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
@@ -218,38 +214,38 @@ class Run:
     def lock(self) -> Iterator[None]:
         """Hold the run while training it: a second process that trains or resumes it is refused (RunError).
 
-        The lock is the file ``.lock`` with the owner's PID and host, created atomically. One left behind by
-        a process that died (SIGKILL, a power cut) on this host is taken over; one from another host is not,
-        since its owner cannot be checked from here.
+        An exclusive ``flock`` on the file ``.lock``, which holds the owner's PID and host for the message.
+        The system releases it when the owner exits in any way (SIGKILL, a crash), so nothing stale is left
+        to clean up. On a system without ``fcntl`` (Windows) there is no lock.
         """
-        path, host = self.path / LOCK, socket.gethostname()
-        while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, _file_mode())
-            except FileExistsError:
-                try:
-                    pid_text, _, owner_host = path.read_text().strip().partition(" ")
-                    pid = int(pid_text)
-                except (OSError, ValueError):
-                    pid, owner_host = -1, host  # unreadable or half-written: its writer died mid-write
-                if owner_host == host and (pid == os.getpid() or pid < 0 or not _pid_alive(pid)):
-                    log.info("%s: taking over a lock left by process %d, which is gone", self.path, pid)
-                    path.unlink(missing_ok=True)
-                    continue
-                raise RunError(
-                    f"{self.path}: another process (pid {pid} on {owner_host}) is training this run; wait for it "
-                    f"to finish, or stop it (Ctrl-C saves a checkpoint) and resume. If that process no longer "
-                    f"exists, delete {path}."
-                ) from None
-            except OSError as e:
-                raise RunError(f"{path}: cannot create the run's lock ({e.strerror or e})") from None
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()} {host}\n")
-            break
         try:
+            import fcntl
+        except ImportError:
             yield
+            return
+        path = self.path / LOCK
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, _file_mode())
+        except OSError as e:
+            raise RunError(f"{path}: cannot open the run's lock ({e.strerror or e})") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                raise RunError(
+                    f"{self.path}: this run is being trained by {owner}; wait for it to finish, or stop it "
+                    "(Ctrl-C saves a checkpoint) and resume"
+                ) from None
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            except OSError as e:
+                raise RunError(f"{path}: cannot write the run's lock ({e.strerror or e})") from None
+            yield
+            os.ftruncate(fd, 0)  # released: no owner to name
         finally:
-            path.unlink(missing_ok=True)
+            os.close(fd)  # releases the lock
 
     def read_config(self) -> dict[str, Any]:
         try:

@@ -65,7 +65,7 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """float ``(..., T, 3, H, W)`` in [-1, 1] -> uint8 ``(..., T, H, W, 3)``."""
-    x = frames.detach().float().cpu().clamp(-1, 1).add_(1).mul_(127.5).round_()  # one float copy, not four
+    x = frames.detach().to("cpu", torch.float32, copy=True).clamp_(-1, 1).add_(1).mul_(127.5).round_()  # one copy
     return x.to(torch.uint8).movedim(-3, -1).numpy()
 
 

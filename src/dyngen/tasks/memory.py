@@ -47,7 +47,6 @@ ACTIVATION_FACTOR = 3.0  # peak / saved activations: gradient buffers and worksp
 WORKSPACE = 32 * 2**20  # bytes of allocator and kernel workspace on top (measured on small presets)
 SKIP_ENV = "DYNGEN_SKIP_MEMORY_CHECK"
 FLOAT = 4  # bytes per float32
-SYNTHESIS_BYTES = 10  # peak RAM per synthesized value: float32 frames, one float copy, uint8 (measured 9.2)
 
 
 @dataclass(frozen=True)
@@ -225,6 +224,14 @@ def check_training_memory(
     )
 
 
+def synthesis_bytes(itemsize: int = FLOAT) -> int:
+    """Peak RAM per synthesized value: the output and one copy at its precision, and the uint8 frames.
+
+    Measured 9.2 bytes for float32 (the dynamic generator); an LDS computes in float64.
+    """
+    return 2 * itemsize + 2
+
+
 def check_synthesis_memory(
     num: int, frames: int, frame_shape: tuple[int, ...], *, itemsize: int = FLOAT, available: int | None = None
 ) -> None:
@@ -233,19 +240,22 @@ def check_synthesis_memory(
     Args:
         num, frames: the samples and frames per sample asked for.
         frame_shape: ``(3, H, W)``.
-        itemsize: bytes per value of the model's output (4 for float32; an LDS computes in float64).
+        itemsize: bytes per value of the model's output (4 for float32, 8 for an LDS's float64).
         available: bytes available (default: asked from the system).
     """
     if os.environ.get(SKIP_ENV, "") not in ("", "0"):
         return
-    per_frame = math.prod(frame_shape) * (SYNTHESIS_BYTES + itemsize - FLOAT)
+    per_frame = math.prod(frame_shape) * synthesis_bytes(itemsize)
     need = num * frames * per_frame
     avail = available_memory("cpu") if available is None else available
     if avail is None or need <= avail:
         return
     fits = avail // (num * per_frame)
+    if fits >= 1:
+        hint = f"ask for at most {fits} frames per sample" + (" or fewer samples (--num)" if num > 1 else "")
+    else:
+        hint = f"ask for at most {avail // (frames * per_frame)} samples of {frames} frames, or fewer frames"
     raise ResourceError(
         f"synthesizing {num} x {frames} frames of {'x'.join(map(str, frame_shape[1:]))} needs about {_gb(need)} of "
-        f"RAM, but only {_gb(avail)} is available; ask for at most {fits} frames per sample"
-        f"{' or fewer samples (--num)' if num > 1 else ''}. Set {SKIP_ENV}=1 to try anyway."
+        f"RAM, but only {_gb(avail)} is available; {hint}. Set {SKIP_ENV}=1 to try anyway."
     )

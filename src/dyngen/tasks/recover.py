@@ -44,6 +44,7 @@ from dyngen.models.dynamic_generator import ModelConfig
 log = logging.getLogger(__name__)
 
 METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds")
+MODELS = ("dg", "lds")  # the methods that reconstruct every pixel (and so have a residual on the visible ones)
 RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
 
 
@@ -132,7 +133,7 @@ def recover(
         model_config, train_config: settings for ``dg``.
         lds_state_dim: state dimension for ``lds`` (default ``min(50, T // 2)``).
         residual: ``none`` (the paper's fill) or a baseline that fills the visible residual of the
-            ``dg`` or ``lds`` reconstruction (see :func:`residual_corrected`); no effect on the baselines.
+            ``dg`` or ``lds`` reconstruction (see :func:`residual_corrected`); only for those two methods.
         device: for ``dg``.
         callback, stop: passed to training (progress, Ctrl-C).
 
@@ -143,6 +144,11 @@ def recover(
         raise UsageError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
     if residual not in RESIDUALS:
         raise UsageError(f"unknown residual fill '{residual}'; allowed: {', '.join(RESIDUALS)}")
+    if residual != "none" and method not in MODELS:
+        raise UsageError(
+            f"a residual fill corrects a model's reconstruction ({' or '.join(MODELS)}); '{method}' keeps every "
+            "visible pixel, so it has no residual to fill"
+        )
     check_mask(video, missing)
     hidden = missing.numpy().astype(bool)
     t0 = time.perf_counter()
