@@ -14,8 +14,10 @@ from dyngen.cli import main
 from dyngen.errors import TrainingDiverged, UsageError
 from dyngen.io.video import write_video
 from dyngen.run import Run
+from dyngen.tasks import guards
 from dyngen.tasks import train as train_mod
-from dyngen.tasks.train import LATENT_LIMIT, MAX_RECOVERIES, check_train_config, train
+from dyngen.tasks.guards import LATENT_LIMIT, MAX_RECOVERIES
+from dyngen.tasks.train import check_train_config, train
 
 
 def _sabotage(monkeypatch, bad_calls, how):
@@ -104,20 +106,20 @@ def test_diagnose_names_the_problem():
 
     model = torch.nn.Linear(2, 2)
     ok = Chains(torch.zeros(1, 2), torch.randn(1, 5, 3), torch.zeros(1, 0))
-    assert train_mod._diagnose(0.5, ok, model) is None
-    assert "non-finite loss" in train_mod._diagnose(float("nan"), ok, model)
+    assert guards.diagnose(0.5, ok, model) is None
+    assert "non-finite loss" in guards.diagnose(float("nan"), ok, model)
     nan = Chains(torch.full((1, 2), np.nan), ok.noise, ok.appearance)
-    assert "non-finite latents (s0)" in train_mod._diagnose(0.5, nan, model)
+    assert "non-finite latents (s0)" in guards.diagnose(0.5, nan, model)
     big = Chains(ok.s0, ok.noise * 0 + 2e3, ok.appearance)
-    assert "Langevin explosion (max |noise| = 2e+03" in train_mod._diagnose(0.5, big, model)
+    assert "Langevin explosion (max |noise| = 2e+03" in guards.diagnose(0.5, big, model)
     history = [1.0, 2.0, 3.0] * 7  # 21 epochs, median 2
-    assert train_mod._spike(19.9, history, 10.0) is None
-    assert train_mod._spike(20.1, history, 10.0) == "a loss spike (loss 20.1, 10x the median of the last 21 epochs)"
-    assert train_mod._spike(20.1, history, 0.0) is None  # off
-    assert train_mod._spike(20.1, history[:19], 10.0) is None  # too little history to judge
+    assert guards.spike(19.9, history, 10.0) is None
+    assert guards.spike(20.1, history, 10.0) == "a loss spike (loss 20.1, 10x the median of the last 21 epochs)"
+    assert guards.spike(20.1, history, 0.0) is None  # off
+    assert guards.spike(20.1, history[:19], 10.0) is None  # too little history to judge
     with torch.no_grad():
         model.weight[0, 0] = math.inf
-    assert train_mod._diagnose(0.5, ok, model) == "non-finite weights"
+    assert guards.diagnose(0.5, ok, model) == "non-finite weights"
 
 
 def _spike(chains, out):

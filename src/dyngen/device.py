@@ -17,3 +17,8 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise UsageError(f"unknown device '{name}'; allowed: auto, cpu, cuda, cuda:N")
     return torch.device(name)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 natively on this CPU (AVX-512 BF16 or AMX)."""
+    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())

@@ -4,7 +4,7 @@ The loop around ``abptt_epoch``: it owns the run directory (see
 ``dyngen.run``), checkpoints atomically every ``checkpoint_every`` epochs and
 when asked to stop, resumes bit-identically on the CPU, and guards against
 numerical blow-ups: after a non-finite loss, latent or weight, or a Langevin
-explosion (a latent above ``LATENT_LIMIT`` in magnitude; the prior is N(0, I))
+explosion (``dyngen.tasks.guards``)
 it rolls back to the last good epoch, halves the learning rate and the
 Langevin step size, and tries again, up to ``MAX_RECOVERIES`` times in a run.
 Before anything is written, the settings are checked (``check_train_config``)
@@ -22,10 +22,9 @@ import collections
 import contextlib
 import logging
 import math
-import statistics
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from torch import nn
 from dyngen import __version__
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
 from dyngen.algorithms.shard import Shard
-from dyngen.device import resolve_device
+from dyngen.device import cpu_has_bf16, resolve_device
 from dyngen.errors import RunError, TrainingDiverged, UsageError
 from dyngen.io.grid import save_curve, save_frame_grid
 from dyngen.io.masks import observed_weights
@@ -46,13 +45,11 @@ from dyngen.models.innovations import Innovations
 from dyngen.run import Run, check_free_space
 from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
 from dyngen.tasks.fixed_norm import fixed_norm_psnr, recalibrate_norm
+from dyngen.tasks.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
 from dyngen.tasks.memory import check_training_memory
 from dyngen.tasks.synthesize import synthesize
 
 log = logging.getLogger(__name__)
-MAX_RECOVERIES = 5
-LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
-SPIKE_HISTORY = (20, 50)  # a loss spike is judged against the median of the last 20 to 50 accepted epochs
 PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end
 Callback = Callable[[dict[str, Any]], None]
 
@@ -84,40 +81,6 @@ def check_train_config(tc: TrainConfig) -> None:
     need(0 <= number("beta1") < 1, "beta1", "in [0, 1)")
     need(number("spike_factor") == 0 or 1 < number("spike_factor") < math.inf, "spike_factor", "0 (off) or > 1")
     need(isinstance(tc.seed, int) and 0 <= tc.seed < 2**63, "seed", "an integer in [0, 2^63)")
-
-
-def _diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
-    """Why this epoch's state is unusable, or None when it is healthy."""
-    if not math.isfinite(loss):
-        return f"a non-finite loss ({loss})"
-    for name, t in chains.tensors().items():
-        if t.numel() and not bool(torch.isfinite(t).all()):
-            return f"non-finite latents ({name})"
-        if t.numel() and float(t.abs().max()) > LATENT_LIMIT:
-            return f"a Langevin explosion (max |{name}| = {float(t.abs().max()):.3g} > {LATENT_LIMIT:g})"
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-        return "non-finite weights"
-    return None
-
-
-def _spike(loss: float, recent: Sequence[float], factor: float) -> str | None:
-    """A loss spike: ``loss`` above ``factor`` times the median of the ``recent`` accepted epochs' losses.
-
-    These networks collapse without any non-finite value: on fire the paper recipe's loss went from 6 to 290
-    and 890 in two epochs after 939 stable ones, and `cpu`-preset runs collapsed every 150-300 epochs (10x-120x;
-    ordinary dips stay below 4x). What the guard does to quality, for better and worse: docs/robustness.md.
-    """
-    if not factor or len(recent) < SPIKE_HISTORY[0]:
-        return None
-    ratio = loss / statistics.median(recent)
-    if ratio <= factor:
-        return None
-    return f"a loss spike (loss {loss:.4g}, {ratio:.0f}x the median of the last {len(recent)} epochs)"
-
-
-def cpu_has_bf16() -> bool:
-    """Whether oneDNN runs bfloat16 natively on this CPU (AVX-512 BF16 or AMX)."""
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class _Trainer:
@@ -253,11 +216,11 @@ class _Trainer:
                 self.model, self.optimizer, self.frames, self.chains, cfg, observed=self.observed,
                 generator=self.generator, shard=self.shard,
             )  # fmt: skip
-            problem = _diagnose(float(metrics["loss"]), self.chains, self.model)
-            spike = problem is None and _spike(float(metrics["loss"]), recent, self.tc.spike_factor)
-            if self.shard.any(problem is not None or bool(spike)):
-                problem = problem or spike or "a failure in another process"
-                if spike:
+            problem = diagnose(float(metrics["loss"]), self.chains, self.model)
+            spiked = problem is None and spike(float(metrics["loss"]), recent, self.tc.spike_factor)
+            if self.shard.any(problem is not None or bool(spiked)):
+                problem = problem or spiked or "a failure in another process"
+                if spiked:
                     retry, self.spikes = retry + 1, self.spikes + 1
                 else:
                     self.recoveries += 1
@@ -269,7 +232,7 @@ class _Trainer:
                     )
                     count = (
                         f"spike {retry} in a row at this epoch; {MAX_RECOVERIES} are retried"
-                        if spike
+                        if spiked
                         else f"failure {self.recoveries} in this run; {MAX_RECOVERIES} are recovered"
                     )
                     raise TrainingDiverged(

@@ -1,0 +1,51 @@
+"""What makes an epoch unusable: the numerical guards of training (``dyngen.tasks.train`` acts on them).
+
+``diagnose`` finds a non-finite loss, latent or weight, or a Langevin explosion (a latent above
+``LATENT_LIMIT`` in magnitude; the prior is N(0, I)); ``spike`` finds a loss collapse against the
+recent median (``--spike-factor``). Training rolls such an epoch back, halves the learning rate and the
+Langevin step size, and tries again, up to ``MAX_RECOVERIES`` times.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from dyngen.algorithms.abptt import Chains
+
+MAX_RECOVERIES = 5
+LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
+SPIKE_HISTORY = (20, 50)  # a loss spike is judged against the median of the last 20 to 50 accepted epochs
+
+
+def diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
+    """Why this epoch's state is unusable, or None when it is healthy."""
+    if not math.isfinite(loss):
+        return f"a non-finite loss ({loss})"
+    for name, t in chains.tensors().items():
+        if t.numel() and not bool(torch.isfinite(t).all()):
+            return f"non-finite latents ({name})"
+        if t.numel() and float(t.abs().max()) > LATENT_LIMIT:
+            return f"a Langevin explosion (max |{name}| = {float(t.abs().max()):.3g} > {LATENT_LIMIT:g})"
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return "non-finite weights"
+    return None
+
+
+def spike(loss: float, recent: Sequence[float], factor: float) -> str | None:
+    """A loss spike: ``loss`` above ``factor`` times the median of the ``recent`` accepted epochs' losses.
+
+    These networks collapse without any non-finite value: on fire the paper recipe's loss went from 6 to 290
+    and 890 in two epochs after 939 stable ones, and `cpu`-preset runs collapsed every 150-300 epochs (10x-120x;
+    ordinary dips stay below 4x). What the guard does to quality, for better and worse: docs/robustness.md.
+    """
+    if not factor or len(recent) < SPIKE_HISTORY[0]:
+        return None
+    ratio = loss / statistics.median(recent)
+    if ratio <= factor:
+        return None
+    return f"a loss spike (loss {loss:.4g}, {ratio:.0f}x the median of the last {len(recent)} epochs)"
