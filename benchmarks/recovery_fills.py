@@ -28,6 +28,7 @@ from dyngen.baselines import get_baseline
 from dyngen.evaluate.recovery import recovery_error
 from dyngen.io.video import read_video, to_tensor
 from dyngen.tasks.checkpoint import load_trained
+from dyngen.tasks.recover import residual_corrected
 
 
 def predicted(model, s0, noise, states, hidden_frames, draw=None) -> torch.Tensor:
@@ -65,9 +66,7 @@ def main() -> None:
             g = frames[0].double()
             scores["dg"] = recovery_error(g, truth, missing)
             for name in ("interp", "mrf-l2"):
-                fill = get_baseline(name)
-                residual = torch.where(missing[:, None], 0.0, x - g)
-                scores[f"dg+{name}"] = recovery_error(g + fill(residual, missing), truth, missing)
+                scores[f"dg+{name}"] = recovery_error(residual_corrected(g, x, missing, name), truth, missing)
             if any(hidden_frames):
                 render = partial(predicted, model, tr.chains.s0, tr.chains.noise, states, hidden_frames)
                 scores["xi=0"] = recovery_error(render().double(), truth, missing)
