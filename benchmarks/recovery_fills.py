@@ -55,7 +55,7 @@ def main() -> None:
             print(f"{run}: not a run of benchmarks/recovery.py (no case called {case})")
             continue
         tr = load_trained(run)
-        missing = tr.missing()[0]  # as trained (the run stores the mask, and the frames without their hidden pixels)
+        missing = tr.missing()[0]  # the mask the run was trained with
         truth = to_tensor(read_video(clips[case], size=tuple(missing.shape[1:]), frames=missing.shape[0])).double()
         x = torch.where(missing[:, None], 0.0, truth)
         hidden_frames = missing.flatten(1).all(dim=1).tolist()
