@@ -94,6 +94,11 @@ def test_hidden_pixels_have_no_influence(tmp_path, clip):
     b = _train(tmp_path, other, "b", missing=missing)
     for k, v in a.model.state_dict().items():
         assert torch.equal(v, b.model.state_dict()[k]), k
+    stored = a.run.load_data()  # the run keeps the visible pixels and the mask, not the hidden values
+    assert torch.equal(stored["missing"], missing)
+    assert torch.equal(stored["frames"], b.run.load_data()["frames"])
+    assert int(stored["frames"][missing].abs().sum()) == 0
+    assert torch.equal(stored["frames"][~missing], torch.from_numpy(clip)[None][~missing])
 
 
 def test_nonfinite_values_roll_back_and_lower_the_rates(tmp_path, clip, monkeypatch):

@@ -8,6 +8,7 @@ Layout::
                                moments (optim.*), RNG state (rng.*); epoch in its metadata
       data.safetensors         the training frames as uint8 (N, T, H, W, 3), and the
                                missing-pixel mask when training on incomplete data
+                               (hidden pixels are stored as 0, not their values)
       metrics.jsonl            one JSON line per epoch
       loss.png                 the training curve
       previews/epoch_NNNNN.png observed | reconstruction | synthesis frame grids

@@ -330,8 +330,9 @@ def train(
         "data": {**(data_info or {}), "names": list(names), "videos": n, "frames": t, "size": [h, w]},
     }
     data = {"frames": frames.contiguous()}
-    if missing is not None:
-        data["missing"] = missing.bool().contiguous()
+    if missing is not None:  # the hidden pixels' values are not kept: the run holds only what training may see
+        missing = missing.bool().contiguous()
+        data = {"frames": frames.masked_fill(missing[..., None], 0), "missing": missing}
     if shard.is_main:
         Run.create(out, config, data=data)  # data first: a run with a config always has its data
     shard.barrier()
