@@ -12,6 +12,10 @@ at most 1/5). The training PSNR jumps by several dB from one epoch to the next, 
 PSNR of the mean squared error over the last ``--smooth`` epochs (50 by default), for both recipes. Writes
 ``psnr_vs_seconds.png`` (both smoothed curves, log time axis) and ``results.json`` to --out.
 
+The training PSNR is not the whole of quality: ``--synthesis-seeds K`` also synthesizes K videos of 8x the
+training length from each finished run and prints their mean appearance and dynamics distances to the clip
+(``dyngen.evaluate``; lower is better), the measures ``benchmarks/textures.py`` reports.
+
 Other fast recipes: ``--fast-set KEY=VALUE`` overrides the fast preset's training or model settings (for
 example ``--fast-set fuse_learning=true --fast-set base_channels=32``), and ``--fast-name`` names its run
 directory, so several candidates can be kept side by side.
@@ -28,14 +32,18 @@ import logging
 import threading
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig, psnr_from_mse
+from dyngen.evaluate import evaluate
 from dyngen.io.grid import save_curve
-from dyngen.io.video import read_video
+from dyngen.io.video import read_video, to_uint8
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import get_preset
 from dyngen.run import SUMMARY, Run
+from dyngen.tasks.checkpoint import load_run
+from dyngen.tasks.synthesize import synthesize_run
 from dyngen.tasks.train import resume, train
 
 CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "textures" / "fire.avi"
@@ -57,6 +65,17 @@ def overrides(cfg: dict, pairs: list[str]) -> dict:
             raise SystemExit(f"--fast-set {key}: not a training or model setting")
         cfg[group][key] = defaults[group].parse(key, value)
     return cfg
+
+
+def synthesis_scores(path: Path, observed: np.ndarray, seeds: int, device: str) -> dict[str, float]:
+    """Mean appearance and dynamics distances (and motion ratio) of ``seeds`` syntheses of 8x ``observed``'s length."""
+    trained = load_run(path, device)
+    keys = ("appearance_distance", "dynamics_distance", "motion_ratio")
+    rows = []
+    for seed in range(seeds):
+        synth = to_uint8(synthesize_run(trained, frames=8 * len(observed), seed=seed)[0])
+        rows.append(evaluate(synth, observed, seed=0))
+    return {k: sum(r[k] for r in rows) / seeds for k in keys}
 
 
 def run_recipe(
@@ -98,6 +117,8 @@ def main() -> None:
     ap.add_argument("--fast-set", action="append", default=[], metavar="KEY=VALUE", help="a fast-recipe setting")
     ap.add_argument("--fast-name", default="fast", help="run directory of the fast recipe under --out")
     ap.add_argument("--smooth", type=int, default=50, help="epochs of the trailing mean that 'reached' reads")
+    ap.add_argument("--synthesis-seeds", type=int, default=0, metavar="K",
+                    help="score K syntheses of each finished run (appearance, dynamics; 0 = skip)")  # fmt: skip
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -146,12 +167,22 @@ def main() -> None:
         xlabel="training seconds", ylabel=f"PSNR (dB), MSE of {args.smooth} epochs",
         title=f"time to quality: {Path(args.clip).name}", logx=True,
     )  # fmt: skip
+    if args.synthesis_seeds:
+        observed = frames[0].numpy()
+        for name, path in (("paper", out / "paper"), ("fast", out / args.fast_name)):
+            if (path / SUMMARY).is_file():
+                result[name]["synthesis"] = synthesis_scores(path, observed, args.synthesis_seeds, args.device)
     (out / "results.json").write_text(json.dumps(result, indent=2))
     for name in ("paper", "fast"):
         r = result[name]
         fixed = "" if r["psnr_fixed_norm"] is None else f" (fixed-norm {r['psnr_fixed_norm']:.2f} dB)"
         print(f"{name:6s} {r['preset']:14s} {r['epochs']:6d} epochs {r['seconds']:8.0f} s  {r['psnr']:.2f} dB "
               f"(mean of the last {args.smooth} epochs {r['psnr_smoothed']:.2f} dB){fixed}")  # fmt: skip
+        if "synthesis" in r:
+            m = r["synthesis"]
+            print(f"       {args.synthesis_seeds} syntheses of {8 * frames.shape[1]} frames: appearance "
+                  f"{m['appearance_distance']:.2f}, dynamics {m['dynamics_distance']:.2f}, motion ratio "
+                  f"{m['motion_ratio']:.2f} (means; distances: lower is better)")  # fmt: skip
     planned = get_preset(args.paper_preset)["train"]["epochs"]
     if result["paper"]["epochs"] < planned:
         print(f"the paper recipe ran {result['paper']['epochs']} of its {planned} epochs: the comparison below is "

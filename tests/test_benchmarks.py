@@ -42,3 +42,19 @@ def test_recovery_fills_repredicts_only_the_hidden_frames():
         expected = model.render(torch.stack([states[:, 0], s1, s2, states[:, 3], states[:, 4]], 1))[0]
     assert torch.allclose(out, expected, atol=1e-6)
     assert not torch.allclose(s1, states[:, 1], atol=1e-3)  # the hidden frames' states did change
+
+
+def test_time_to_quality_scores_syntheses_by_seed(tmp_path, clip):
+    from dyngen.evaluate import evaluate
+    from dyngen.io.video import to_uint8
+    from dyngen.tasks.synthesize import synthesize_run
+    from dyngen.tasks.train import train
+
+    ttq = load_benchmark("time_to_quality")
+    mc, tc = tiny_configs()
+    trained = train(tmp_path / "run", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
+    scores = ttq.synthesis_scores(tmp_path / "run", clip, 2, "cpu")
+    each = [evaluate(to_uint8(synthesize_run(trained, frames=8 * len(clip), seed=s)[0]), clip) for s in (0, 1)]
+    assert each[0]["dynamics_distance"] != each[1]["dynamics_distance"]  # two seeds, two syntheses
+    for key in ("appearance_distance", "dynamics_distance", "motion_ratio"):
+        assert scores[key] == pytest.approx((each[0][key] + each[1][key]) / 2, rel=1e-6)
