@@ -60,7 +60,14 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # PSNR (39.53 dB) after 499 epochs, 1014 s, against 22911 s for the paper recipe (docs/performance.md).
     "cpu-texture": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **HALF_NET, "transition_hidden": 128},
-        "train": {"epochs": 800, "window": 60, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4, "spike_factor": 10},
+        "train": {
+            "epochs": 800,
+            "window": 60,
+            "sigma": 1.0,
+            "langevin_steps": 3,
+            "learn_steps": 4,
+            "spike_factor": 10.0,
+        },
         "data": {"size": 64, "frames": 60},
     },
     # Action patterns on a laptop.
