@@ -3,7 +3,7 @@
 ``paper-*`` presets are the paper's settings, exactly (PAPER.md section 3).
 The others are made for CPUs: narrower generators and a schedule with fewer
 Langevin steps and more learning steps per window, which reaches a better
-fit in far less time (measurements in the README).
+fit in far less time (measurements in docs/performance.md, "Time to quality").
 
 A preset gives values for three groups: ``model`` (ModelConfig), ``train``
 (TrainConfig) and ``data`` (frame size and count). Command-line options
@@ -46,8 +46,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 7000, "window": 150, "sigma": 0.5, "langevin_steps": 15, "learn_steps": 1},
         "data": {"size": 128, "frames": 150},
     },
-    # A laptop: CPU_NET, 3 Langevin + 4 Adam steps per window, one window for the whole clip (so BatchNorm's
-    # statistics in learning are those synthesis uses; README, "How it works"), and a transition MLP 128 wide:
+    # A slower laptop (about 0.7 s per epoch on one core against 1.7 for cpu-texture, which fits better): CPU_NET,
+    # 3 Langevin + 4 Adam steps per window, one window for the whole clip (so BatchNorm's statistics in learning
+    # are those synthesis uses; README, "How it works"), and a transition MLP 128 wide:
     # with the paper's 20, synthesized fire moved 0.67x the clip (its states stepped 0.11 against 0.16 inferred).
     "cpu": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **CPU_NET, "transition_hidden": 128},
@@ -56,8 +57,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "data": {"size": 64, "frames": 60},
     },
     # Textures on a laptop, the default of `dyngen train`: half the paper's widths, otherwise as `cpu`, with the
-    # loss-spike guard on. On fire (64x64, 60 frames, 1 thread) it passed the paper recipe's 3000-epoch training
-    # PSNR (39.53 dB) after 499 epochs, 1014 s, against 22911 s for the paper recipe (docs/performance.md).
+    # loss-spike guard on. On fire (64x64, 60 frames, 1 thread, seed 0) it passed the paper recipe's 3000-epoch
+    # training PSNR (39.53 dB) at epoch 615, after 1058 s against the paper recipe's 22911 s, ended at 41.8 dB,
+    # and its syntheses scored better than the paper recipe's and about as well as `cpu`'s (docs/performance.md).
     "cpu-texture": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **HALF_NET, "transition_hidden": 128},
         "train": {

@@ -76,8 +76,8 @@ class TrainConfig(DictConfig):
     beta1: float = 0.5
     energy_scale: float = 1.0  # multiplies the likelihood in Langevin; 1 = the true posterior
     # an epoch whose loss is above this many times the median of the recent epochs' is rolled back like a NaN,
-    # with halved rates (dyngen.tasks.train); 0 = off, the default (docs/robustness.md: it helps a texture's fit
-    # and hurt a recovery)
+    # with halved rates (dyngen.tasks.train); 0 = off, the default (10 in the cpu-texture preset;
+    # docs/robustness.md: it helps a texture's fit and hurt a recovery)
     spike_factor: float = 0.0
     shuffle: bool = False
     seed: int = 0

@@ -53,7 +53,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=None, help="resample videos to this frame rate (default: keep)")
 
 
-def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu") -> None:
+def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu-texture") -> None:
     p.add_argument("--preset", default=default_preset, help=f"settings to start from; one of: {', '.join(PRESETS)}")
     add_data_options(p)
     p.add_argument(
