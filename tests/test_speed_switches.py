@@ -48,6 +48,29 @@ def test_fast_deconv_routes_the_small_layers_and_keeps_the_output(size, gemm_lay
     assert torch.allclose(fast, plain, atol=1e-5)
 
 
+def test_fast_deconv_computes_a_wide_rgb_layer_without_onednn(monkeypatch):
+    torch.manual_seed(0)
+    g = FrameGenerator(in_dim=6, size=(16, 16), base_channels=64, max_channels=64).train()
+    assert FrameGenerator(in_dim=6, size=(16, 16), base_channels=32, max_channels=64)._native_layer is None
+    calls = []
+    real = frame_generator.conv_transpose_native
+    monkeypatch.setattr(frame_generator, "conv_transpose_native", lambda x, c: calls.append(c) or real(x, c))
+    z = torch.randn(5, 6, requires_grad=True)
+    fast = g(z)
+    assert calls == [g.net[-2]]  # the output layer, once
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        g(z)
+    assert len(calls) == 1  # not under autocast
+    g.fast_deconv = False
+    plain = g(z)
+    assert len(calls) == 1
+    assert torch.allclose(fast, plain, atol=1e-5)
+    params = [z, *g.parameters()]
+    grad = torch.randn_like(fast)
+    for a, b in zip(torch.autograd.grad(fast, params, grad), torch.autograd.grad(plain, params, grad)):
+        assert torch.allclose(a, b, atol=1e-4 * (1 + b.abs().max().item()))
+
+
 def _tiny_model() -> DynamicGenerator:
     torch.manual_seed(0)
     return DynamicGenerator(tiny_configs()[0]).train()
