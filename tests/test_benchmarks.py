@@ -1,5 +1,6 @@
 """The benchmarks' own arithmetic (their figures go into the docs)."""
 
+import numpy as np
 import pytest
 import torch
 from conftest import load_benchmark, tiny_configs
@@ -58,3 +59,14 @@ def test_time_to_quality_scores_syntheses_by_seed(tmp_path, clip):
     assert each[0]["dynamics_distance"] != each[1]["dynamics_distance"]  # two seeds, two syntheses
     for key in ("appearance_distance", "dynamics_distance", "motion_ratio"):
         assert scores[key] == pytest.approx((each[0][key] + each[1][key]) / 2, rel=1e-6)
+
+
+def test_speed_pairs_the_epochs_that_ran_back_to_back():
+    speed = load_benchmark("speed")
+    # dyngen half as slow under every load, but one slow stretch hit 3 baseline epochs and 2 of dyngen's
+    dyngen, baseline = [1.0, 1.0, 5.0, 5.0, 1.0], [2.0, 10.0, 10.0, 10.0, 2.0]
+    assert speed.paired_ratio(dyngen, baseline) == pytest.approx(0.5)
+    assert float(np.median(dyngen)) / float(np.median(baseline)) == pytest.approx(0.1)  # what medians would say
+    assert speed.paired_ratio([1.0, 1.0, 3.0], [2.0, 4.0, 4.0]) == pytest.approx(0.5)  # 0.5, 0.25, 0.75
+    with pytest.raises(ValueError):
+        speed.paired_ratio([1.0], [1.0, 2.0])
