@@ -27,10 +27,13 @@ def diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
     if not math.isfinite(loss):
         return f"a non-finite loss ({loss})"
     for name, t in chains.tensors().items():
-        if t.numel() and not bool(torch.isfinite(t).all()):
+        if not t.numel():
+            continue
+        largest = float(t.abs().max())  # NaN or inf when any value is
+        if not math.isfinite(largest):
             return f"non-finite latents ({name})"
-        if t.numel() and float(t.abs().max()) > LATENT_LIMIT:
-            return f"a Langevin explosion (max |{name}| = {float(t.abs().max()):.3g} > {LATENT_LIMIT:g})"
+        if largest > LATENT_LIMIT:
+            return f"a Langevin explosion (max |{name}| = {largest:.3g} > {LATENT_LIMIT:g})"
     if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
         return "non-finite weights"
     return None

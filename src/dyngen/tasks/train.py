@@ -331,8 +331,8 @@ def train(
     }
     data = {"frames": frames.contiguous()}
     if missing is not None:  # the hidden pixels' values are not kept: the run holds only what training may see
-        missing = missing.bool().contiguous()
-        data = {"frames": frames.masked_fill(missing[..., None], 0), "missing": missing}
+        data["missing"] = missing.bool().contiguous()
+        data["frames"] = frames.masked_fill(data["missing"][..., None], 0)
     if shard.is_main:
         Run.create(out, config, data=data)  # data first: a run with a config always has its data
     shard.barrier()
