@@ -28,7 +28,7 @@ from dyngen.io.masks import load_mask
 from dyngen.io.video import read_video
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import get_preset
-from dyngen.tasks.recover import METHODS, MODELS, RESIDUALS, hidden_metrics, occluded_view, recover
+from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, MODELS, RESIDUALS, hidden_metrics, occluded_view, recover
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--cases", nargs="*", default=None, help="substrings selecting cases (default: all)")
     ap.add_argument("--all-masks", action="store_true")
     ap.add_argument("--residual", default="none", choices=RESIDUALS, help="dg/lds: correct G by this fill of x - G")
+    ap.add_argument("--hidden-frames", default="chain", choices=HIDDEN_FRAMES, help="dg: states of hidden frames")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/recovery")
     args = ap.parse_args()
@@ -87,6 +88,7 @@ def main() -> None:
                 video, missing, method=method, run_dir=run_dir, model_config=ModelConfig.from_dict(preset["model"]),
                 train_config=TrainConfig.from_dict(preset["train"]), device=args.device, callback=budget, stop=stop,
                 residual=args.residual if method in MODELS else "none",
+                hidden_frames=args.hidden_frames if method == "dg" else "chain",
             )  # fmt: skip
             m = hidden_metrics(res.recovered, video, missing)
             row = {"case": name, "method": method, "error": round(m["error"], 3), "psnr": round(m["psnr"], 2),

@@ -10,6 +10,9 @@ without retraining it:
   transition of the previous state with innovation 0; visible frames keep theirs;
 - ``mc16``: the mean of 16 renderings whose hidden frames' innovations are drawn
   from the prior (seeded);
+- ``states-interp`` / ``states-nearest`` (masks that hide whole frames): the
+  renderings of ``dyngen recover --hidden-frames interp`` / ``nearest``, alone
+  and with the interp correction of the residual (``...+interp``);
 - the baseline alone.
 
     python benchmarks/recovery_fills.py benchmarks/out/recovery/runs/*
@@ -28,7 +31,7 @@ from dyngen.baselines import get_baseline
 from dyngen.evaluate.recovery import recovery_error
 from dyngen.io.video import read_video, to_tensor
 from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.recover import residual_corrected
+from dyngen.tasks.recover import hidden_frame_states, residual_corrected
 
 
 def predicted(model, s0, noise, states, hidden_frames, draw=None) -> torch.Tensor:
@@ -73,6 +76,11 @@ def main() -> None:
                 gen = torch.Generator().manual_seed(0)
                 mean = sum(render(partial(torch.randn, generator=gen)) for _ in range(args.samples))
                 scores[f"mc{args.samples}"] = recovery_error(mean.double() / args.samples, truth, missing)
+                for how in ("interp", "nearest"):
+                    g = model.render(hidden_frame_states(states[0], torch.tensor(hidden_frames), how)[None])[0]
+                    scores[f"states-{how}"] = recovery_error(g.double(), truth, missing)
+                    fixed = residual_corrected(g.double(), x, missing, "interp")
+                    scores[f"states-{how}+interp"] = recovery_error(fixed, truth, missing)
             for name in ("interp", "mrf-l2", "mrf-l1"):
                 scores[name] = recovery_error(get_baseline(name)(x, missing), truth, missing)
         print(f"{case:40}" + " ".join(f"{k}={v:.2f}" for k, v in scores.items()), flush=True)

@@ -58,3 +58,18 @@ def test_cuda_learning_matches_the_cpu(precision):
         mse[device] = [abptt_epoch(model, opt, frames.to(device), chains, tc, generator=gen)["mse"] for _ in range(3)]
     tol = {"fp32": 1e-3, "tf32": 0.02, "bf16": 0.05}[precision]  # TF32 and bf16 round matrix products
     assert mse["cuda"] == pytest.approx(mse["cpu"], rel=tol)
+
+
+def test_compiled_transition_on_cuda_matches_eager():
+    """compile_transition on CUDA (CUDA graphs): the same training as the eager unroll, several epochs running."""
+    mc, tc = tiny_configs(step_size=0.0, precision="fp32")
+    frames = torch.rand(1, 12, 3, 16, 16, generator=torch.Generator().manual_seed(0), device="cpu").cuda() * 2 - 1
+    mse = {}
+    for compiled in (False, True):
+        tc.compile_transition = compiled
+        torch.manual_seed(0)
+        model = DynamicGenerator(mc).cuda().train()
+        chains = Chains.from_prior(model, 1, 12, generator=torch.Generator().manual_seed(0)).to("cuda")
+        opt, gen = make_optimizer(model, tc), torch.Generator("cuda").manual_seed(0)
+        mse[compiled] = [abptt_epoch(model, opt, frames, chains, tc, generator=gen)["mse"] for _ in range(4)]
+    assert mse[True] == pytest.approx(mse[False], rel=1e-4)

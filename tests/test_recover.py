@@ -12,8 +12,9 @@ from dyngen.cli import main
 from dyngen.errors import MaskError, UsageError
 from dyngen.io.masks import moving_region, save_mask
 from dyngen.io.procedural import ripples
-from dyngen.io.video import write_video
-from dyngen.tasks.recover import METHODS, hidden_metrics, recover, residual_corrected
+from dyngen.io.video import to_uint8, write_video
+from dyngen.tasks.checkpoint import load_trained
+from dyngen.tasks.recover import METHODS, hidden_frame_states, hidden_metrics, recover, residual_corrected
 
 
 @pytest.fixture
@@ -70,6 +71,44 @@ def test_residual_option_in_recover(tmp_path, case):
         recover(video, missing, method="interp", residual="interp")
 
 
+def test_hidden_frame_states_known_answer():
+    states = torch.arange(14, dtype=torch.float64).reshape(7, 2) ** 2  # distinct rows
+    hidden = torch.tensor([True, False, True, True, False, True, False])
+    lerp = hidden_frame_states(states, hidden, "interp")
+    near = hidden_frame_states(states, hidden, "nearest")
+    assert torch.equal(hidden_frame_states(states, hidden, "chain"), states)
+    for out in (lerp, near):
+        assert torch.equal(out[~hidden], states[~hidden])  # visible frames keep their states
+        assert torch.equal(out[0], states[1])  # before the first visible frame: its state
+    assert torch.allclose(lerp[2], (2 * states[1] + states[4]) / 3)
+    assert torch.allclose(lerp[3], (states[1] + 2 * states[4]) / 3)
+    assert torch.allclose(lerp[5], (states[4] + states[6]) / 2)
+    assert torch.equal(near[2], states[1]) and torch.equal(near[3], states[4]) and torch.equal(near[5], states[4])
+    with pytest.raises(UsageError, match="allowed: chain, interp, nearest"):
+        hidden_frame_states(states, hidden, "cubic")
+
+
+def test_hidden_frames_render_the_chosen_states(tmp_path):
+    video = ripples(12, 16, seed=3)
+    missing = torch.zeros(12, 16, 16, dtype=torch.bool)
+    missing[[0, 4, 5, 6]] = True
+    missing[9, :4] = True  # partly visible: keeps its inferred state
+    mc, tc = tiny_configs(epochs=2)
+    res = recover(video, missing, run_dir=tmp_path / "run", model_config=mc, train_config=tc, device="cpu",
+                  hidden_frames="nearest")  # fmt: skip
+    assert res.info["hidden_frames"] == "nearest"
+    tr = load_trained(res.run)
+    with torch.no_grad():
+        _, states = tr.model(tr.chains.s0, tr.chains.noise)
+        rendered = to_uint8(tr.model.render(states)[0])
+    for t, source in [(0, 1), (4, 3), (5, 3), (6, 7)]:
+        assert np.array_equal(res.recovered[t], rendered[source])
+    hid = missing[9].numpy()
+    assert np.array_equal(res.recovered[9][hid], rendered[9][hid])
+    with pytest.raises(UsageError, match="not for 'lds'"):
+        recover(video, missing, method="lds", hidden_frames="interp")
+
+
 def test_hidden_metrics_known_values():
     truth = np.zeros((2, 2, 2, 3), np.uint8)
     rec = truth.copy()
@@ -101,10 +140,11 @@ def test_recover_and_remove_cli(tmp_path, case, capsys):
     tiny = ["--size", "16", "--frames", "12", "--epochs", "2", "--state-dim", "4", "--noise-dim", "3", "--width", "8",
             "--max-width", "16", "--window", "6", "--langevin-steps", "1", "--learn-steps", "1"]  # fmt: skip
     argv = ["recover", str(v), "--mask", str(tmp_path / "m.mat"), "--out", str(out), *tiny, "--residual", "interp",
-            "--quiet", "--json"]  # fmt: skip
+            "--hidden-frames", "interp", "--quiet", "--json"]  # fmt: skip
     assert main(argv) == 0
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"error", "psnr", "seconds", "run"} <= set(s) and s["residual"] == "interp"
+    assert s["hidden_frames"] == "interp"
     rec = np.load(out)
     assert np.array_equal(rec[~missing.numpy()], video[~missing.numpy()])
     assert (tmp_path / "rec_compare.mp4").is_file() and (tmp_path / "rec_compare.png").is_file()

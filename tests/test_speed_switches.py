@@ -115,6 +115,25 @@ def test_activation_checkpointing_computes_the_same_and_recomputes_each_block(mo
     assert len(calls) == 2 * len(g.blocks)
 
 
+def test_compiled_transition_trains_the_same(monkeypatch):
+    """compile_transition: the unroll runs through torch.compile, and training computes the same."""
+    from torch._dynamo.utils import counters
+
+    from dyngen.models import transition
+
+    compiled_before = counters["stats"]["unique_graphs"]
+    graphs = []
+    real = transition._compiled_unroll
+    monkeypatch.setattr(transition, "_compiled_unroll", lambda device: graphs.append(device) or real(device))
+    model = _same_training("compile_transition", atol=1e-5)
+    assert graphs and set(graphs) == {"cpu"}  # the compiled unroll ran
+    assert counters["stats"]["unique_graphs"] > compiled_before  # as compiled graphs, not a fallback to eager
+    assert not model.transition.compiled  # the epoch restored the model's own setting
+    s0, noise = torch.randn(2, 4), torch.randn(2, 5, 3)
+    model.transition.compiled = True
+    assert torch.allclose(model.transition.rollout(s0, noise), transition._unroll(model.transition, s0, noise))
+
+
 def test_bf16_trains_to_a_close_error():
     fp32, _, _ = _epochs(epochs=4, precision="fp32")
     bf16, _, _ = _epochs(epochs=4, precision="bf16")

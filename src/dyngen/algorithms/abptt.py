@@ -22,7 +22,8 @@ the same computation runs, never the algorithm: ``fast_deconv`` (the
 generator's small-input layers as matrix products, on by default) and
 ``precision`` (``"tf32"`` by default: float32, with TF32 tensor cores on CUDA;
 ``"fp32"``: strict float32; ``"bf16"``: bfloat16 autocast of the forward
-passes). ``checkpoint_activations`` trades compute for memory: the
+passes), ``compile_transition`` (the transition's unroll through
+``torch.compile``, CUDA graphs on a GPU). ``checkpoint_activations`` trades compute for memory: the
 generator recomputes its blocks in the backward pass. Langevin never
 computes parameter gradients (``frozen``), and the loop reads results back
 from the device once per epoch, not per step.
@@ -90,6 +91,8 @@ class TrainConfig(DictConfig):
     # the last Langevin step's backward pass also gives the first learning step's gradient: one pass fewer per
     # window; learning then sees the latents one Langevin step earlier (not exact; docs/performance.md)
     fuse_learning: bool = False
+    # the transition's unroll through torch.compile (CUDA graphs on a GPU); compiles each graph once per run
+    compile_transition: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -149,14 +152,16 @@ def frozen(model: torch.nn.Module) -> Iterator[None]:
 def speed_settings(model: DynamicGenerator, config: TrainConfig, device: torch.device) -> Iterator[None]:
     """Apply ``config``'s speed switches for the duration of an epoch, then restore what was there."""
     fast, ckpt, tf32 = model.generator.fast_deconv, model.generator.checkpoint, torch.backends.cuda.matmul.allow_tf32
-    cudnn_tf32 = torch.backends.cudnn.allow_tf32
+    cudnn_tf32, compiled = torch.backends.cudnn.allow_tf32, model.transition.compiled
     model.generator.fast_deconv, model.generator.checkpoint = config.fast_deconv, config.checkpoint_activations
+    model.transition.compiled = config.compile_transition
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = config.precision != "fp32"
     try:
         yield
     finally:
         model.generator.fast_deconv, model.generator.checkpoint = fast, ckpt
+        model.transition.compiled = compiled
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32, cudnn_tf32
 
 

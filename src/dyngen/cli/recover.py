@@ -35,7 +35,8 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
         result = recover(
             video, missing, method=args.method, run_dir=run_dir, model_config=mc, train_config=tc,
-            lds_state_dim=args.state_dim, residual=args.residual, device=args.device,
+            lds_state_dim=args.state_dim, residual=args.residual, hidden_frames=args.hidden_frames,
+            device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit),
             stop=stop,
         )  # fmt: skip
@@ -77,7 +78,7 @@ def remove_command(args: argparse.Namespace) -> int:
 
 
 def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description: str, func) -> None:
-    from dyngen.tasks.recover import METHODS, RESIDUALS
+    from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, RESIDUALS
 
     p = sub.add_parser(name, help=helptext, description=description, formatter_class=HelpFormatter)
     p.add_argument("video", help="the video (its hidden pixels are never used for learning)")
@@ -95,6 +96,13 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         choices=RESIDUALS,
         help="correct the dg or lds reconstruction G at hidden pixels by this fill of its visible error x - G "
         "(none: the model's reconstruction, as in the paper; interp lowered dg's error on every reproduction case)",
+    )
+    p.add_argument(
+        "--hidden-frames",
+        default="chain",
+        choices=HIDDEN_FRAMES,
+        help="dg: the states rendered for frames with no visible pixel: chain (the inferred chain, the paper's), "
+        "interp (the nearest visible frames' states, interpolated in time) or nearest (docs/recovery.md)",
     )
     p.add_argument("--run", default=None, help="run directory for dg (default: OUT_run beside the output)")
     add_train_options(p, default_preset="cpu-recovery")

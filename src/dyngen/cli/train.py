@@ -34,6 +34,7 @@ OVERRIDES: dict[str, tuple[str, str, type, str]] = {
     "--precision": ("train", "precision", str, "tf32, fp32 or bf16 (docs/performance.md)"),
     "--checkpoint-activations": ("train", "checkpoint_activations", bool, "recompute generator blocks in backward"),
     "--fuse-learning": ("train", "fuse_learning", bool, "the last Langevin pass also learns (faster, not exact)"),
+    "--compile-transition": ("train", "compile_transition", bool, "torch.compile the transition (for GPUs)"),
     "--state-dim": ("model", "state_dim", int, "state dimension d"),
     "--noise-dim": ("model", "noise_dim", int, "noise dimension k"),
     "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),

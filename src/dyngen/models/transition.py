@@ -19,9 +19,19 @@ s_t = tanh(s_{t-1} + b) ran to a fixed point, and a 480-frame synthesis froze
 (motion 0.08x the clip's). Runs that stayed alive had lost half of the units
 (6/20 and 10/20 left on boiling_water and the animal clips). A leaky unit
 always passes a gradient, so it can recover.
+
+``compiled`` (set for training epochs by ``TrainConfig.compile_transition``)
+runs ``rollout`` through ``torch.compile``: the whole window's unroll becomes
+one graph, and on CUDA one CUDA graph ("reduce-overhead"), instead of about ten
+tiny kernels per time step forward and twenty backward. Each new shape or
+gradient pattern compiles once (Langevin on the first window and on later
+ones, learning, the carried state): docs/performance.md.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -55,6 +65,7 @@ class Transition(nn.Module):
         init_std: float = 0.001,
     ) -> None:
         super().__init__()
+        self.compiled = False  # run rollout through torch.compile (module docstring)
         if kind not in TRANSITIONS:
             raise UsageError(f"unknown transition '{kind}'; allowed: {', '.join(TRANSITIONS)}")
         if activation not in ACTIVATIONS:
@@ -90,9 +101,24 @@ class Transition(nn.Module):
         Returns:
             ``(B, T, d)`` the states s_1..s_T.
         """
-        states = []
-        s = s0
-        for t in range(noise.shape[1]):
-            s = self(s, noise[:, t])
-            states.append(s)
-        return torch.stack(states, dim=1)
+        if not self.compiled:
+            return _unroll(self, s0, noise)
+        device = s0.device.type
+        states = _compiled_unroll(device)(self, s0, noise)
+        # a CUDA graph's outputs are overwritten by its next replay: the carried state outlives one
+        return states.clone() if device == "cuda" else states
+
+
+def _unroll(step: Transition, s0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    states = []
+    s = s0
+    for t in range(noise.shape[1]):
+        s = step(s, noise[:, t])
+        states.append(s)
+    return torch.stack(states, dim=1)
+
+
+@functools.cache
+def _compiled_unroll(device_type: str) -> Callable:
+    mode = "reduce-overhead" if device_type == "cuda" else None  # CUDA graphs on a GPU
+    return torch.compile(_unroll, fullgraph=True, dynamic=False, mode=mode)

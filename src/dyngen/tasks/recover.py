@@ -19,6 +19,16 @@ G models more, the correction keeps that and removes the model's slowly
 varying error. Measured on the reproduction set it lowered dg's error on all
 eight cases (by 0.2 to 1.1 grey levels; docs/recovery.md).
 
+``hidden_frames`` chooses the states rendered for frames with no visible
+pixel. ``"chain"`` (the default, the paper's) renders the inferred chain: the
+transition driven by the inferred innovations. ``"interp"`` renders, for each
+such frame, the states of the nearest frames before and after it with visible
+pixels, interpolated linearly in time; ``"nearest"`` renders the nearer of the
+two (ties: the earlier). Frames with any visible pixel keep their inferred
+states. Between two visible frames the chain can pass through states the
+generator never had to render, and on a clip whose light switches it renders
+noise there; interpolating the states avoids that (docs/recovery.md).
+
 Metrics on hidden pixels (when the truth is known): the recovery error
 ``mean |recovered - truth|`` on a 0-255 scale (the paper's metric) and PSNR.
 """
@@ -46,6 +56,7 @@ log = logging.getLogger(__name__)
 METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds")
 MODELS = ("dg", "lds")  # the methods that reconstruct every pixel (and so have a residual on the visible ones)
 RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
+HIDDEN_FRAMES = ("chain", "interp", "nearest")
 
 
 @dataclass
@@ -99,6 +110,37 @@ def residual_corrected(
     return estimate + get_baseline(fill)(residual, missing)
 
 
+def hidden_frame_states(states: torch.Tensor, hidden: torch.Tensor, how: str) -> torch.Tensor:
+    """The states to render for the frames with no visible pixel (see the module docstring).
+
+    Args:
+        states: ``(T, d)`` the inferred states.
+        hidden: bool ``(T,)``, True where a frame has no visible pixel; some frame must be visible.
+        how: ``chain`` (keep ``states``), ``interp`` or ``nearest``.
+
+    Returns:
+        ``(T, d)``: ``states`` at the visible frames, and at a hidden frame t between visible frames p < t < n,
+        ``((n - t) s_p + (t - p) s_n) / (n - p)`` (``interp``) or the nearer one's state (``nearest``); before the
+        first or after the last visible frame, that frame's state.
+    """
+    if how not in HIDDEN_FRAMES:
+        raise UsageError(f"unknown hidden-frame states '{how}'; allowed: {', '.join(HIDDEN_FRAMES)}")
+    if how == "chain" or not bool(hidden.any()):
+        return states
+    hidden = hidden.to(states.device)
+    t = torch.arange(len(hidden), device=states.device)
+    visible = torch.where(hidden, -1, t)
+    prev = visible.cummax(0).values  # the last visible frame at or before t; -1 if none
+    nxt = torch.where(hidden, len(hidden), t).flip(0).cummin(0).values.flip(0)  # the next; T if none
+    prev, nxt = torch.where(prev < 0, nxt, prev), torch.where(nxt >= len(hidden), prev, nxt)
+    span = (nxt - prev).clamp(min=1)
+    w = ((t - prev) / span).to(states.dtype)
+    if how == "nearest":
+        w = (w > 0.5).to(states.dtype)
+    w = w[:, None]
+    return (1 - w) * states[prev] + w * states[nxt]
+
+
 def check_mask(video: np.ndarray, missing: torch.Tensor) -> None:
     """A mask must match the video and leave something to learn from."""
     if tuple(missing.shape) != video.shape[:3]:
@@ -119,6 +161,7 @@ def recover(
     train_config: TrainConfig | None = None,
     lds_state_dim: int | None = None,
     residual: str = "none",
+    hidden_frames: str = "chain",
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
@@ -134,6 +177,8 @@ def recover(
         lds_state_dim: state dimension for ``lds`` (default ``min(50, T // 2)``).
         residual: ``none`` (the paper's fill) or a baseline that fills the visible residual of the
             ``dg`` or ``lds`` reconstruction (see :func:`residual_corrected`); only for those two methods.
+        hidden_frames: for ``dg``, the states rendered for frames with no visible pixel: ``chain`` (the
+            paper's), ``interp`` or ``nearest`` (:func:`hidden_frame_states`).
         device: for ``dg``.
         callback, stop: passed to training (progress, Ctrl-C).
 
@@ -149,6 +194,10 @@ def recover(
             f"a residual fill corrects a model's reconstruction ({' or '.join(MODELS)}); '{method}' keeps every "
             "visible pixel, so it has no residual to fill"
         )
+    if hidden_frames not in HIDDEN_FRAMES:
+        raise UsageError(f"unknown hidden-frame states '{hidden_frames}'; allowed: {', '.join(HIDDEN_FRAMES)}")
+    if hidden_frames != "chain" and method != "dg":
+        raise UsageError(f"hidden-frame states choose what the dynamic generator renders; not for '{method}'")
     check_mask(video, missing)
     hidden = missing.numpy().astype(bool)
     t0 = time.perf_counter()
@@ -166,8 +215,12 @@ def recover(
             data_info={"task": "recover"},
         )  # fmt: skip
         with torch.no_grad():
-            recon, _ = trained.model(trained.chains.s0, trained.chains.noise)
+            _, states = trained.model(trained.chains.s0, trained.chains.noise)
+            whole = missing.flatten(1).all(dim=1)
+            recon = trained.model.render(hidden_frame_states(states[0], whole, hidden_frames)[None])
         estimate = recon[0].cpu()
+        if hidden_frames != "chain":
+            info["hidden_frames"] = hidden_frames
         run = trained.run.path
         info["train_psnr_visible"] = trained.run.read_summary().get("psnr")
     elif method == "lds":
