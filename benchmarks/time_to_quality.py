@@ -93,6 +93,13 @@ def run_recipe(
 
     total = epochs or cfg["train"]["epochs"]
     if (out / "config.json").is_file():
+        held = Run.open(out).read_config()
+        built = {"model": ModelConfig.from_dict(held["model"]), "train": TrainConfig.from_dict(held["train"])}
+        other = [f"{g}.{k}={getattr(built[g], k)}" for g in built for k, v in cfg[g].items()
+                 if k != "epochs" and getattr(built[g], k) != v]  # fmt: skip
+        if other:
+            raise SystemExit(f"{out} holds a run of another recipe ({', '.join(other)}, not {preset}'s); "
+                             "use a fresh --out or another --fast-name")  # fmt: skip
         if not (Run.open(out).read_metrics() and Run.open(out).read_metrics()[-1]["epoch"] >= total):
             resume(out, epochs=total, device=args.device, callback=budget, stop=stop)
     else:

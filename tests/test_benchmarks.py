@@ -27,6 +27,16 @@ def test_time_to_quality_overrides_find_the_group_and_type():
         ttq.overrides({"train": {}, "model": {}}, ["colour=red"])
 
 
+def test_time_to_quality_refuses_to_resume_another_recipe(tmp_path, clip):
+    from dyngen.tasks.train import train
+
+    ttq = load_benchmark("time_to_quality")
+    mc, tc = tiny_configs(epochs=1)
+    train(tmp_path / "fast", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
+    with pytest.raises(SystemExit, match=r"recipe \(model.state_dim=4, .*spike_factor=0.0, not cpu-texture"):
+        ttq.run_recipe(tmp_path / "fast", clip[None], "cpu-texture", 1.0, None, None)
+
+
 def test_recovery_fills_repredicts_only_the_hidden_frames():
     fills = load_benchmark("recovery_fills")
     model = DynamicGenerator(tiny_configs()[0]).eval()
