@@ -72,14 +72,15 @@ def test_residual_option_in_recover(tmp_path, case):
 
 
 def test_hidden_frame_states_known_answer():
-    states = torch.arange(14, dtype=torch.float64).reshape(7, 2) ** 2  # distinct rows
-    hidden = torch.tensor([True, False, True, True, False, True, False])
+    states = torch.rand(9, 2, dtype=torch.float64)
+    hidden = torch.tensor([True, False, True, True, False, True, False, True, True])
     lerp = hidden_frame_states(states, hidden, "interp")
     near = hidden_frame_states(states, hidden, "nearest")
     assert torch.equal(hidden_frame_states(states, hidden, "chain"), states)
     for out in (lerp, near):
         assert torch.equal(out[~hidden], states[~hidden])  # visible frames keep their states
         assert torch.equal(out[0], states[1])  # before the first visible frame: its state
+        assert torch.equal(out[7], states[6]) and torch.equal(out[8], states[6])  # after the last: its state
     assert torch.allclose(lerp[2], (2 * states[1] + states[4]) / 3)
     assert torch.allclose(lerp[3], (states[1] + 2 * states[4]) / 3)
     assert torch.allclose(lerp[5], (states[4] + states[6]) / 2)

@@ -133,8 +133,7 @@ def hidden_frame_states(states: torch.Tensor, hidden: torch.Tensor, how: str) ->
     prev = visible.cummax(0).values  # the last visible frame at or before t; -1 if none
     nxt = torch.where(hidden, len(hidden), t).flip(0).cummin(0).values.flip(0)  # the next; T if none
     prev, nxt = torch.where(prev < 0, nxt, prev), torch.where(nxt >= len(hidden), prev, nxt)
-    span = (nxt - prev).clamp(min=1)
-    w = ((t - prev) / span).to(states.dtype)
+    w = torch.where(nxt == prev, 0.0, (t - prev) / (nxt - prev).clamp(min=1)).to(states.dtype)
     if how == "nearest":
         w = (w > 0.5).to(states.dtype)
     w = w[:, None]
