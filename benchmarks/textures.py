@@ -1,16 +1,17 @@
 """Dynamic textures: the dynamic generator against the linear baseline (LDS) on every texture clip.
 
-For each clip (64x64, the first 60 frames): train the dynamic generator with the ``cpu`` preset for a time
-budget, fit the LDS (d = 50 as in NOTES.md; more dimensions with --lds-dims), synthesize 8x the training length
-(480 frames) from each with one seed (``--samples K``: the dynamics distance of K seeds as well), and score it
-against the observed clip (``dyngen.evaluate``). Prints a
-table clip x model x metric with the training times, writes a report per clip (``dyngen report``: frame grids,
-motion over time, metric table) and all figures as JSON under --out.
+For each clip (64x64, the first 60 frames): train the dynamic generator with a preset (``cpu-texture``, the
+default of ``dyngen train``, for its 800 epochs; or for a time budget with ``--minutes``), fit the LDS (d = 50
+as in NOTES.md; more dimensions with --lds-dims), synthesize 8x the training length (480 frames) from each
+with one seed (``--samples K``: the dynamics distance of K seeds as well), and score it against the observed
+clip (``dyngen.evaluate``). Prints a table clip x model x metric with the training times, writes a report per
+clip (``dyngen report``: frame grids, motion over time, metric table) and all figures as JSON under --out.
 
-    python benchmarks/textures.py                                # every clip, 10 minutes each (about 30 minutes)
+    python benchmarks/textures.py --samples 5                    # every clip, 800 epochs each (about 25 minutes each)
     python benchmarks/textures.py --clips fire --minutes 0.5     # a quick check
+    python benchmarks/textures.py --preset cpu --minutes 10      # the README's table before cpu-texture
 
-A run directory that already holds a finished run (summary.json) of the same budget is reused, not retrained;
+A run directory that already holds a finished run (summary.json) of the same preset and budget is reused;
 delete it (or pick another --out) to train again.
 """
 
@@ -50,26 +51,30 @@ COLUMNS = {  # metric key -> column title
 }
 
 
-def train_dg(out: Path, frames: torch.Tensor, name: str, *, minutes: float, device: str, seed: int) -> dict:
-    """Train the dynamic generator with the ``cpu`` preset until ``minutes`` of training have passed."""
+def train_dg(
+    out: Path, frames: torch.Tensor, name: str, *, preset: str, minutes: float | None, device: str, seed: int
+) -> dict:
+    """Train the dynamic generator with ``preset``: its epochs, or until ``minutes`` of training have passed."""
     if (out / SUMMARY).is_file():
-        budget = json.loads((out / "config.json").read_text())["data"].get("budget_minutes")
-        if budget != minutes:
-            raise SystemExit(f"{out} holds a run trained for {budget} minutes, not {minutes}; delete it or pick --out")
+        data = json.loads((out / "config.json").read_text())["data"]
+        if (data.get("preset"), data.get("budget_minutes")) != (preset, minutes):
+            raise SystemExit(f"{out} holds a run of preset {data.get('preset')} for {data.get('budget_minutes')} "
+                             f"minutes, not {preset} for {minutes}; delete it or pick --out")  # fmt: skip
         logging.info("reusing %s", out)
         return json.loads((out / SUMMARY).read_text())
-    cfg = get_preset("cpu")
+    cfg = get_preset(preset)
     h, w = frames.shape[2:4]
     mc = ModelConfig.from_dict({**cfg["model"], "height": h, "width": w})
-    # The preset's epoch count is a cap far beyond the budget; the budget decides when to stop.
-    tc = TrainConfig.from_dict({**cfg["train"], "epochs": 10**6, "seed": seed, "preview_every": 0})
+    # With a budget, the preset's epoch count is a cap far beyond it; the budget decides when to stop.
+    epochs = cfg["train"]["epochs"] if minutes is None else 10**6
+    tc = TrainConfig.from_dict({**cfg["train"], "epochs": epochs, "seed": seed, "preview_every": 0})
     stop = threading.Event()
 
     def budget(record: dict) -> None:
-        if record["elapsed"] >= 60 * minutes:
+        if minutes is not None and record["elapsed"] >= 60 * minutes:
             stop.set()
 
-    info = {"preset": "cpu", "benchmark": "textures", "budget_minutes": minutes}
+    info = {"preset": preset, "benchmark": "textures", "budget_minutes": minutes}
     trained = train(out, frames, names=[name], model_config=mc, train_config=tc, device=device, data_info=info,
                     callback=budget, stop=stop)  # fmt: skip
     return trained.run.read_summary()
@@ -88,7 +93,8 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
     frames = torch.from_numpy(read_video(path, size=args.size, frames=args.frames))[None]
     observed = frames[0].numpy()
     t0 = time.perf_counter()
-    dg = train_dg(root / "dg", frames, name, minutes=args.minutes, device=args.device, seed=args.seed)
+    dg = train_dg(root / "dg", frames, name, preset=args.preset, minutes=args.minutes, device=args.device,
+                  seed=args.seed)  # fmt: skip
     logging.info("%s: dg trained %d epochs (%.0f s, wall %.0f s)", name, dg["epochs"], dg["train_seconds"],
                  time.perf_counter() - t0)  # fmt: skip
     lds_runs = {d: root / f"lds{d}" for d in args.lds_dims}
@@ -143,7 +149,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", nargs="*", default=None, help="clip names (stems) in --data; default: all")
     ap.add_argument("--data", default=str(DATA), help="folder of texture clips")
-    ap.add_argument("--minutes", type=float, default=10.0, help="training budget of the dynamic generator per clip")
+    ap.add_argument("--preset", default="cpu-texture", help="the dynamic generator's preset")
+    ap.add_argument("--minutes", type=float, default=None, help="training budget per clip (default: preset's epochs)")
     ap.add_argument("--out", default="benchmarks/out/textures", help="runs, reports and results.json go here")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda")
     ap.add_argument("--lds-dims", type=int, nargs="+", default=[50], help="LDS state dimensions (first: report)")
