@@ -214,7 +214,7 @@ def recover(
             data_info={"task": "recover"},
         )  # fmt: skip
         with torch.no_grad():
-            _, states = trained.model(trained.chains.s0, trained.chains.noise)
+            states = trained.model.transition.rollout(trained.chains.s0, trained.chains.noise)
             whole = missing.flatten(1).all(dim=1)
             recon = trained.model.render(hidden_frame_states(states[0], whole, hidden_frames)[None])
         estimate = recon[0].cpu()
