@@ -51,6 +51,20 @@ def test_interp_extrapolates_constant_at_the_ends() -> None:
     assert torch.equal(out[4], video[3]) and torch.equal(out[5], video[3])
 
 
+def test_hold_takes_the_nearest_visible_value_per_pixel() -> None:
+    video = torch.rand(7, 3, 2, 2, generator=_gen(0)) * 2 - 1
+    missing = torch.zeros(7, 2, 2, dtype=torch.bool)
+    missing[[0, 2, 3, 4]] = True
+    missing[5, 0, 0] = True  # this pixel is visible in frames 1 and 6 only
+    garbage = torch.where(missing[:, None], torch.full_like(video, 9.0), video)
+    out = get_baseline("hold")(garbage, missing)
+    expected = video.clone()
+    expected[[0, 2, 3]] = video[1]  # before the first visible frame; nearer to 1; a tie (1 and 5) goes to the earlier
+    expected[4] = video[5]
+    expected[4:6, :, 0, 0] = video[6, :, 0, 0]  # nearer to 6 than to 1
+    assert torch.equal(out, expected)
+
+
 def test_interp_fills_always_hidden_pixels_in_space() -> None:
     t, h, w = 4, 8, 9
     _, yy, xx = _grid(t, h, w)

@@ -6,7 +6,8 @@ see :mod:`dyngen.io.masks`). The output keeps the visible pixels bit-exactly.
 
 - ``interp``: linear interpolation in time per pixel (:mod:`.interp`);
 - ``mrf-l2``: harmonic (Laplace) fill over the space-time grid (:mod:`.mrf`);
-- ``mrf-l1``: total-variation fill over the space-time grid (:mod:`.mrf`).
+- ``mrf-l1``: total-variation fill over the space-time grid (:mod:`.mrf`);
+- ``hold``: per pixel, the nearest visible value in time (:mod:`.interp`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ BASELINES: dict[str, Fill] = {
     "interp": interp.fill,
     "mrf-l2": mrf.fill_l2,
     "mrf-l1": mrf.fill_l1,
+    "hold": interp.hold,
 }
 
 

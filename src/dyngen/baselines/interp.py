@@ -1,4 +1,4 @@
-"""Temporal interpolation fill (``interp``).
+"""Temporal interpolation fill (``interp``) and the frame hold (``hold``).
 
 Every hidden pixel ``x_t`` is interpolated linearly in time between the same
 pixel in the nearest earlier frame ``p`` and the nearest later frame ``n``
@@ -11,6 +11,11 @@ value is repeated (constant extrapolation). A pixel hidden in every frame has
 no value in time to use; those pixels are filled in space by the harmonic
 ``mrf-l2`` fill (:func:`dyngen.baselines.mrf.fill_l2`) of the interpolated
 video, with every other pixel as boundary.
+
+``hold`` (``fill(..., nearest=True)``) takes instead the value of the nearer
+of ``p`` and ``n`` (ties: the earlier), the frame repetition that video codecs
+and players use for a lost frame: where a clip switches abruptly between two
+states (a flashing light), it beats linear interpolation, which blends them.
 """
 
 from __future__ import annotations
@@ -39,12 +44,13 @@ def _nearest_visible(visible: torch.Tensor, reverse: bool) -> torch.Tensor:
     return out
 
 
-def fill(video: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+def fill(video: torch.Tensor, missing: torch.Tensor, *, nearest: bool = False) -> torch.Tensor:
     """Fill hidden pixels by linear interpolation in time.
 
     Args:
         video: ``(T, 3, H, W)`` in [-1, 1]; values at hidden pixels are ignored.
         missing: bool ``(T, H, W)``, True = hidden.
+        nearest: take the nearer visible value instead of interpolating (``hold``; ties: the earlier).
 
     Returns:
         ``(T, 3, H, W)``: visible pixels as in ``video`` (bit-exactly), hidden
@@ -65,6 +71,8 @@ def fill(video: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
     t = torch.arange(t_len, dtype=torch.double)[:, None, None]
     span = (nxt - prev).double()
     w = torch.where(span > 0, (t - prev) / span.clamp(min=1), torch.zeros((), dtype=torch.double))
+    if nearest:
+        w = (w > 0.5).double()
     x_prev = x.gather(0, prev[:, None].expand_as(x))
     x_next = x.gather(0, nxt[:, None].expand_as(x))
     est = (x_prev + w[:, None] * (x_next - x_prev)).to(video.dtype).to(video.device)
@@ -73,3 +81,8 @@ def fill(video: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
     if bool(never.any()):
         out = fill_l2(out, never.expand_as(m).to(missing.device))
     return out
+
+
+def hold(video: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """The frame hold: every hidden pixel takes its value in the nearest frame where it is visible."""
+    return fill(video, missing, nearest=True)

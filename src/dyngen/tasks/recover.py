@@ -8,7 +8,8 @@ model's reconstruction where pixels are hidden.
 
 Classic baselines run through the same function, so every comparison uses one
 harness: ``interp`` (linear in time), ``mrf-l2`` (space-time Laplace),
-``mrf-l1`` (total variation) and ``lds`` (PCA + AR(1) fitted to the visible data).
+``mrf-l1`` (total variation), ``lds`` (PCA + AR(1) fitted to the visible data)
+and ``hold`` (the nearest visible value in time, a frame repetition).
 
 ``residual`` (off by default, which is the paper's fill) corrects a model's
 reconstruction G with its own error on the visible pixels: the hidden pixels
@@ -53,7 +54,7 @@ from dyngen.models.dynamic_generator import ModelConfig
 
 log = logging.getLogger(__name__)
 
-METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds")
+METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds", "hold")
 MODELS = ("dg", "lds")  # the methods that reconstruct every pixel (and so have a residual on the visible ones)
 RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
 HIDDEN_FRAMES = ("chain", "interp", "nearest")
@@ -170,7 +171,7 @@ def recover(
     Args:
         video: uint8 ``(T, H, W, 3)``; its hidden pixels are never used.
         missing: bool ``(T, H, W)``, True = hidden.
-        method: one of ``dg``, ``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``.
+        method: one of ``dg``, ``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``.
         run_dir: the run directory for ``dg`` (kept afterwards).
         model_config, train_config: settings for ``dg``.
         lds_state_dim: state dimension for ``lds`` (default ``min(50, T // 2)``).
