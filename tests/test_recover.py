@@ -14,7 +14,14 @@ from dyngen.io.masks import moving_region, save_mask
 from dyngen.io.procedural import ripples
 from dyngen.io.video import to_uint8, write_video
 from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.recover import METHODS, hidden_frame_states, hidden_metrics, recover, residual_corrected
+from dyngen.tasks.recover import (
+    METHODS,
+    choose_hidden_frames,
+    hidden_frame_states,
+    hidden_metrics,
+    recover,
+    residual_corrected,
+)
 
 
 @pytest.fixture
@@ -108,6 +115,39 @@ def test_hidden_frames_render_the_chosen_states(tmp_path):
     assert np.array_equal(res.recovered[9][hid], rendered[9][hid])
     with pytest.raises(UsageError, match="not for 'lds'"):
         recover(video, missing, method="lds", hidden_frames="interp")
+
+
+def test_choose_hidden_frames_by_the_visible_frames():
+    """With the identity as renderer (states = frames), the choice follows how the video moves."""
+    t = torch.arange(12, dtype=torch.float64)
+    missing = torch.zeros(12, 2, 2, dtype=torch.bool)
+    missing[[1, 4, 7, 10]] = True  # visible: 0 2 3 5 6 8 9 11
+    missing[6, 0, 0] = True  # a partly visible frame is scored on its visible pixels only
+    ramp = (t[:, None, None, None] / 12).expand(12, 3, 2, 2).clone()
+    step = (t >= 5).double()[:, None, None, None].expand(12, 3, 2, 2).clone()  # switches inside the gap 3..5
+    for video, choice, scores in [(ramp, "interp", {"interp": 0.0, "nearest": 127.5 / 12}),
+                                  (step, "nearest", {"interp": 127.5 * (8 / 3) / 23, "nearest": 0.0})]:  # fmt: skip
+        # interp misses frames 3 and 5 by 1/3 on 4 pixels each, of 23 visible pixels in frames 2 3 5 6 8 9
+        observed = video.masked_fill(missing[:, None], 99.0)  # hidden values are never used
+
+        def render(states, shape=video.shape[1:]):
+            return states.reshape(1, -1, *shape)
+
+        got, s = choose_hidden_frames(render, video.flatten(1), observed, missing)
+        assert got == choice and s == pytest.approx(scores, abs=1e-5)
+
+
+def test_hidden_frames_auto_in_recover(tmp_path):
+    video = ripples(12, 16, seed=3)
+    missing = torch.zeros(12, 16, 16, dtype=torch.bool)
+    missing[[2, 5, 6]] = True
+    mc, tc = tiny_configs(epochs=2)
+    res = recover(video, missing, run_dir=tmp_path / "run", model_config=mc, train_config=tc, device="cpu",
+                  hidden_frames="auto")  # fmt: skip
+    scores = res.info["hidden_frames_scores"]
+    assert res.info["hidden_frames"] == min(scores, key=scores.get) and set(scores) == {"interp", "nearest"}
+    seen = ~missing.numpy()
+    assert np.array_equal(res.recovered[seen], video[seen])
 
 
 def test_hidden_metrics_known_values():

@@ -102,7 +102,8 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         default="chain",
         choices=HIDDEN_FRAMES,
         help="dg: the states rendered for frames with no visible pixel: chain (the inferred chain, the paper's), "
-        "interp (the nearest visible frames' states, interpolated in time) or nearest (docs/recovery.md)",
+        "interp (the nearest visible frames' states, interpolated in time), nearest, or auto (whichever of the two "
+        "renders the visible frames better from their neighbours; docs/recovery.md)",
     )
     p.add_argument("--run", default=None, help="run directory for dg (default: OUT_run beside the output)")
     add_train_options(p, default_preset="cpu-recovery")

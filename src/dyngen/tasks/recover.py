@@ -25,8 +25,9 @@ pixel. ``"chain"`` (the default, the paper's) renders the inferred chain: the
 transition driven by the inferred innovations. ``"interp"`` renders, for each
 such frame, the states of the nearest frames before and after it with visible
 pixels, interpolated linearly in time; ``"nearest"`` renders the nearer of the
-two (ties: the earlier). Frames with any visible pixel keep their inferred
-states. Between two visible frames the chain can pass through states the
+two (ties: the earlier); ``"auto"`` picks one of these two by
+cross-validation on the visible frames (:func:`choose_hidden_frames`). Frames
+with any visible pixel keep their inferred states. Between two visible frames the chain can pass through states the
 generator never had to render, and on a clip whose light switches it renders
 noise there; interpolating the states avoids that (docs/recovery.md).
 
@@ -57,7 +58,8 @@ log = logging.getLogger(__name__)
 METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds", "hold")
 MODELS = ("dg", "lds")  # the methods that reconstruct every pixel (and so have a residual on the visible ones)
 RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
-HIDDEN_FRAMES = ("chain", "interp", "nearest")
+STATE_FILLS = ("chain", "interp", "nearest")
+HIDDEN_FRAMES = (*STATE_FILLS, "auto")
 
 
 @dataclass
@@ -124,8 +126,8 @@ def hidden_frame_states(states: torch.Tensor, hidden: torch.Tensor, how: str) ->
         ``((n - t) s_p + (t - p) s_n) / (n - p)`` (``interp``) or the nearer one's state (``nearest``); before the
         first or after the last visible frame, that frame's state.
     """
-    if how not in HIDDEN_FRAMES:
-        raise UsageError(f"unknown hidden-frame states '{how}'; allowed: {', '.join(HIDDEN_FRAMES)}")
+    if how not in STATE_FILLS:
+        raise UsageError(f"unknown hidden-frame states '{how}'; allowed: {', '.join(STATE_FILLS)}")
     if how == "chain" or not bool(hidden.any()):
         return states
     hidden = hidden.to(states.device)
@@ -139,6 +141,42 @@ def hidden_frame_states(states: torch.Tensor, hidden: torch.Tensor, how: str) ->
         w = (w > 0.5).to(states.dtype)
     w = w[:, None]
     return (1 - w) * states[prev] + w * states[nxt]
+
+
+def choose_hidden_frames(
+    render: Callable[[torch.Tensor], torch.Tensor], states: torch.Tensor, video: torch.Tensor, missing: torch.Tensor
+) -> tuple[str, dict[str, float]]:
+    """``interp`` or ``nearest``: the one that renders the visible frames better from their neighbours' states.
+
+    Every frame with visible pixels that has such frames on both sides is treated in turn as a hidden frame: its
+    state is taken from its nearest visible neighbours both ways (:func:`hidden_frame_states`), rendered, and
+    compared with its visible pixels. Ties go to ``interp``.
+
+    Args:
+        render: ``(1, N, d) -> (1, N, 3, H, W)``, the model's ``render``.
+        states: ``(T, d)`` the inferred states.
+        video: ``(T, 3, H, W)`` in [-1, 1]; only its visible pixels are used.
+        missing: bool ``(T, H, W)``, True = hidden.
+
+    Returns:
+        The choice, and the mean absolute error (0-255) of each way over those frames' visible pixels (empty
+        when fewer than three frames have visible pixels; the choice is then ``interp``).
+    """
+    whole = missing.flatten(1).all(dim=1)
+    inner = (~whole).nonzero().flatten()[1:-1].tolist()
+    if not inner:
+        return "interp", {}
+    seen = (~missing[inner])[:, None].to(video.dtype)
+    scores = {}
+    for how in ("interp", "nearest"):
+        picked = []
+        for t in inner:
+            held_out = whole.clone()
+            held_out[t] = True
+            picked.append(hidden_frame_states(states, held_out, how)[t])
+        rendered = render(torch.stack(picked)[None])[0].to(video)
+        scores[how] = float(((rendered - video[inner]).abs() * seen).sum() / (3 * seen.sum())) * 127.5
+    return ("nearest" if scores["nearest"] < scores["interp"] else "interp"), scores
 
 
 def check_mask(video: np.ndarray, missing: torch.Tensor) -> None:
@@ -178,7 +216,8 @@ def recover(
         residual: ``none`` (the paper's fill) or a baseline that fills the visible residual of the
             ``dg`` or ``lds`` reconstruction (see :func:`residual_corrected`); only for those two methods.
         hidden_frames: for ``dg``, the states rendered for frames with no visible pixel: ``chain`` (the
-            paper's), ``interp`` or ``nearest`` (:func:`hidden_frame_states`).
+            paper's), ``interp`` or ``nearest`` (:func:`hidden_frame_states`), or ``auto`` (one of the two,
+            by :func:`choose_hidden_frames`).
         device: for ``dg``.
         callback, stop: passed to training (progress, Ctrl-C).
 
@@ -217,6 +256,12 @@ def recover(
         with torch.no_grad():
             states = trained.model.transition.rollout(trained.chains.s0, trained.chains.noise)
             whole = missing.flatten(1).all(dim=1)
+            if hidden_frames == "auto" and not bool(whole.any()):
+                hidden_frames = "chain"  # no frame is wholly hidden: nothing to choose
+            if hidden_frames == "auto":
+                hidden_frames, info["hidden_frames_scores"] = choose_hidden_frames(
+                    trained.model.render, states[0], x, missing
+                )
             recon = trained.model.render(hidden_frame_states(states[0], whole, hidden_frames)[None])
         estimate = recon[0].cpu()
         if hidden_frames != "chain":
