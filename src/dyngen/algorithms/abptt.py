@@ -24,8 +24,8 @@ generator's small-input layers as matrix products, on by default) and
 ``"fp32"``: strict float32; ``"bf16"``: bfloat16 autocast of the forward
 passes), ``compile_transition`` (the transition's unroll through
 ``torch.compile``, CUDA graphs on a GPU). ``checkpoint_activations`` trades
-compute for memory: the generator recomputes its blocks in the backward pass. Langevin never
-computes parameter gradients (``frozen``), and the loop reads results back
+compute for memory: the generator recomputes its blocks in the backward pass.
+Langevin never computes parameter gradients (``frozen``), and the loop reads results back
 from the device once per epoch, not per step.
 
 One switch changes the algorithm slightly, and is off by default (the

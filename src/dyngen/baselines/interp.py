@@ -26,14 +26,14 @@ from dyngen.baselines.mrf import check_inputs, fill_l2
 
 
 def _nearest_visible(visible: torch.Tensor, reverse: bool) -> torch.Tensor:
-    """For each ``(t, y, x)``, the index of the nearest visible frame at or before ``t`` (after, if ``reverse``).
+    """For each ``(t, ...)``, the index of the nearest visible frame at or before ``t`` (after, if ``reverse``).
 
     Args:
-        visible: bool ``(T, H, W)``.
+        visible: bool ``(T, ...)``.
         reverse: search later frames instead of earlier ones.
 
     Returns:
-        int64 ``(T, H, W)``; ``-1`` (or ``T`` when ``reverse``) where there is none.
+        int64, shaped like ``visible``; ``-1`` (or ``T`` when ``reverse``) where there is none.
     """
     t_len = visible.shape[0]
     out = torch.empty(visible.shape, dtype=torch.long)
@@ -42,6 +42,33 @@ def _nearest_visible(visible: torch.Tensor, reverse: bool) -> torch.Tensor:
         last = torch.where(visible[t], t, last)
         out[t] = last
     return out
+
+
+def time_neighbours(visible: torch.Tensor, *, nearest: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The nearest visible frames in time, and the weight that interpolates between them.
+
+    Args:
+        visible: bool ``(T, ...)`` on the CPU: per frame (``(T,)``) or per pixel (``(T, H, W)``).
+        nearest: weights 0 or 1, for the nearer frame (ties: the earlier) instead of linear ones.
+
+    Returns:
+        int64 ``prev`` and ``nxt`` and float64 ``w``, each shaped like ``visible``: at ``t``, the nearest visible
+        frames ``p <= t <= n`` and ``w = (t - p) / (n - p)``, so that ``(1 - w) x_p + w x_n`` interpolates.
+        Before the first and after the last visible frame both are that frame (constant extrapolation,
+        ``w = 0``); where no frame is visible they are clamped to ``[0, T - 1]``.
+    """
+    t_len = visible.shape[0]
+    prev = _nearest_visible(visible, reverse=False)
+    nxt = _nearest_visible(visible, reverse=True)
+    has_prev, has_next = prev >= 0, nxt < t_len
+    prev = torch.where(has_prev, prev, nxt).clamp(0, t_len - 1)  # constant extrapolation at the ends
+    nxt = torch.where(has_next, nxt, prev).clamp(0, t_len - 1)
+    t = torch.arange(t_len, dtype=torch.double).view(-1, *[1] * (visible.dim() - 1))
+    span = (nxt - prev).double()
+    w = torch.where(span > 0, (t - prev) / span.clamp(min=1), torch.zeros((), dtype=torch.double))
+    if nearest:
+        w = (w > 0.5).double()
+    return prev, nxt, w
 
 
 def fill(video: torch.Tensor, missing: torch.Tensor, *, nearest: bool = False) -> torch.Tensor:
@@ -60,19 +87,9 @@ def fill(video: torch.Tensor, missing: torch.Tensor, *, nearest: bool = False) -
     check_inputs(video, missing)
     if not bool(missing.any()):
         return video.clone()
-    t_len = video.shape[0]
     m = missing.cpu()
     x = video.detach().cpu().double()
-    prev = _nearest_visible(~m, reverse=False)
-    nxt = _nearest_visible(~m, reverse=True)
-    has_prev, has_next = prev >= 0, nxt < t_len
-    prev = torch.where(has_prev, prev, nxt).clamp(0, t_len - 1)  # constant extrapolation at the ends
-    nxt = torch.where(has_next, nxt, prev).clamp(0, t_len - 1)
-    t = torch.arange(t_len, dtype=torch.double)[:, None, None]
-    span = (nxt - prev).double()
-    w = torch.where(span > 0, (t - prev) / span.clamp(min=1), torch.zeros((), dtype=torch.double))
-    if nearest:
-        w = (w > 0.5).double()
+    prev, nxt, w = time_neighbours(~m, nearest=nearest)
     x_prev = x.gather(0, prev[:, None].expand_as(x))
     x_next = x.gather(0, nxt[:, None].expand_as(x))
     est = (x_prev + w[:, None] * (x_next - x_prev)).to(video.dtype).to(video.device)

@@ -25,11 +25,13 @@ pixel. ``"chain"`` (the default, the paper's) renders the inferred chain: the
 transition driven by the inferred innovations. ``"interp"`` renders, for each
 such frame, the states of the nearest frames before and after it with visible
 pixels, interpolated linearly in time; ``"nearest"`` renders the nearer of the
-two (ties: the earlier); ``"auto"`` picks one of these two by
-cross-validation on the visible frames (:func:`choose_hidden_frames`). Frames
-with any visible pixel keep their inferred states. Between two visible frames the chain can pass through states the
-generator never had to render, and on a clip whose light switches it renders
-noise there; interpolating the states avoids that (docs/recovery.md).
+two (ties: the earlier), as the ``interp`` and ``hold`` baselines do with
+pixels; ``"auto"`` picks one of these two by cross-validation on the visible
+frames (:func:`choose_hidden_frames`). Frames with any visible pixel keep
+their inferred states. Between two visible frames the chain can pass through
+states the generator never had to render, and on a clip whose light switches
+it renders noise there; interpolating the states avoids that
+(docs/recovery.md).
 
 Metrics on hidden pixels (when the truth is known): the recovery error
 ``mean |recovered - truth|`` on a 0-255 scale (the paper's metric) and PSNR.
@@ -130,16 +132,10 @@ def hidden_frame_states(states: torch.Tensor, hidden: torch.Tensor, how: str) ->
         raise UsageError(f"unknown hidden-frame states '{how}'; allowed: {', '.join(STATE_FILLS)}")
     if how == "chain" or not bool(hidden.any()):
         return states
-    hidden = hidden.to(states.device)
-    t = torch.arange(len(hidden), device=states.device)
-    visible = torch.where(hidden, -1, t)
-    prev = visible.cummax(0).values  # the last visible frame at or before t; -1 if none
-    nxt = torch.where(hidden, len(hidden), t).flip(0).cummin(0).values.flip(0)  # the next; T if none
-    prev, nxt = torch.where(prev < 0, nxt, prev), torch.where(nxt >= len(hidden), prev, nxt)
-    w = torch.where(nxt == prev, 0.0, (t - prev) / (nxt - prev).clamp(min=1)).to(states.dtype)
-    if how == "nearest":
-        w = (w > 0.5).to(states.dtype)
-    w = w[:, None]
+    from dyngen.baselines.interp import time_neighbours
+
+    prev, nxt, w = (v.to(states.device) for v in time_neighbours(~hidden.cpu(), nearest=how == "nearest"))
+    w = w.to(states.dtype)[:, None]
     return (1 - w) * states[prev] + w * states[nxt]
 
 
