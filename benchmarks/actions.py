@@ -28,30 +28,26 @@ import argparse
 import json
 import logging
 import statistics
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from harness import DATA, NO_LIMIT, train_or_reuse
 
-from dyngen.algorithms.abptt import TrainConfig
-from dyngen.evaluate.metrics import copying_score, motion_energy
+from dyngen.algorithms.inference import EncodeConfig
+from dyngen.evaluate.metrics import PIXEL, copying_score, motion_energy
 from dyngen.io.dataset import load_videos
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.mosaic import mosaic, save_mosaic_png
 from dyngen.io.video import read_video, to_tensor, to_uint8, write_video
-from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import get_preset
+from dyngen.runs.checkpoint import load_trained
 from dyngen.tasks.animate import animate
 from dyngen.tasks.appearance import synthesize_appearance
-from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.encode import EncodeConfig
 from dyngen.tasks.interpolate import interpolate_appearance
-from dyngen.tasks.train import train
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "actions" / "animal_running"
-PIXEL = 127.5
+CLIPS = DATA / "actions" / "animal_running"
 
 
 def split(paths: list[Path], holdout: int) -> tuple[list[Path], list[Path]]:
@@ -61,22 +57,10 @@ def split(paths: list[Path], holdout: int) -> tuple[list[Path], list[Path]]:
 
 
 def train_run(out: Path, files: list[Path], args: argparse.Namespace) -> Path:
-    cfg = get_preset(args.preset)
-    frames, names = load_videos(files, size=cfg["data"]["size"], frames=cfg["data"]["frames"])
-    size = cfg["data"]["size"]
-    mc = ModelConfig.from_dict({**cfg["model"], "height": size, "width": size})
-    tc = TrainConfig.from_dict({**cfg["train"], "epochs": 10**6, "seed": args.seed, "preview_every": 0})
-    stop = threading.Event()
-
-    def budget(record: dict) -> None:
-        if record["elapsed"] >= 60 * args.minutes:
-            stop.set()
-        if record["epoch"] % 10 == 0:
-            logging.info("epoch %d: %.2f dB, %.0f s", record["epoch"], record["psnr"], record["elapsed"])
-
-    info = {"preset": args.preset, "benchmark": "actions", "budget_minutes": args.minutes}
-    train(out, torch.from_numpy(frames), names=names, model_config=mc, train_config=tc, device="cpu",
-          data_info=info, callback=budget, stop=stop)  # fmt: skip
+    data = get_preset(args.preset)["data"]
+    frames, names = load_videos(files, size=data["size"], frames=data["frames"])
+    train_or_reuse(out, frames, names, preset=args.preset, epochs=NO_LIMIT, minutes=args.minutes, seed=args.seed,
+                   device="cpu", info={"benchmark": "actions"}, log_every=10)  # fmt: skip
     return out
 
 
@@ -171,7 +155,7 @@ def measure_interpolation(trained, args, out: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(DATA), help="folder of animal clips")
+    ap.add_argument("--data", default=str(CLIPS), help="folder of animal clips")
     ap.add_argument("--minutes", type=float, default=12.0, help="training budget")
     ap.add_argument("--preset", default="cpu-action")
     ap.add_argument("--out", default="benchmarks/out/actions", help="the run, grids and results.json go here")

@@ -29,9 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness import DATA
 from safetensors.torch import load_file
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "actions" / "animal_running"
 
 
 def train(out: Path, args: argparse.Namespace, processes: int) -> list[dict]:
@@ -58,7 +57,7 @@ def seconds(records: list[dict]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(DATA), help="a folder of training videos")
+    ap.add_argument("--data", default=str(DATA / "actions" / "animal_running"), help="a folder of training videos")
     ap.add_argument("--preset", default="cpu-action")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--processes", type=int, default=2)

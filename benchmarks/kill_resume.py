@@ -51,7 +51,7 @@ def run_to_end(cmd: list[str]) -> subprocess.CompletedProcess:
 
 def final_state(run: Path) -> tuple[dict, dict, list]:
     """``(tensors, metadata without wall-clock, metrics without wall-clock)`` of a finished run."""
-    from dyngen.run import Run
+    from dyngen.runs.directory import Run
 
     tensors, meta = Run(run).load_checkpoint()
     meta.pop("elapsed", None)
@@ -138,7 +138,7 @@ def after_epoch(epoch: int, delay: float) -> Callable[[subprocess.Popen, Path], 
 
 
 def _phase(run: Path) -> str:
-    from dyngen.run import Run
+    from dyngen.runs.directory import Run
 
     if not run.exists():
         return "startup"

@@ -13,14 +13,11 @@ import json
 
 import numpy as np
 
+from dyngen.evaluate.metrics import motion_energy
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.video import to_uint8
-from dyngen.tasks.checkpoint import load_trained
+from dyngen.runs.checkpoint import load_trained
 from dyngen.tasks.synthesize import synthesize_run
-
-
-def motion_energy(v: np.ndarray) -> float:
-    return float(np.abs(np.diff(v.astype(np.float32), axis=0)).mean())
 
 
 def main() -> None:

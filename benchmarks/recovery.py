@@ -17,20 +17,18 @@ pixels, 0-255), hidden PSNR and wall time, and saves comparison grids.
 from __future__ import annotations
 
 import argparse
-import json
 import threading
 import time
 from pathlib import Path
 
-from dyngen.algorithms.abptt import TrainConfig
-from dyngen.io.grid import save_frame_grid
-from dyngen.io.masks import load_mask
-from dyngen.io.video import read_video
-from dyngen.models.dynamic_generator import ModelConfig
-from dyngen.presets import get_preset
-from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, MODELS, RESIDUALS, hidden_metrics, occluded_view, recover
+from harness import DATA, Results, budget
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from dyngen.evaluate.recovery import hidden_metrics
+from dyngen.io.grid import save_frame_grid
+from dyngen.io.masks import load_mask, occluded_view
+from dyngen.io.video import read_video, to_tensor, to_uint8
+from dyngen.presets import resolve_config
+from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, MODELS, RESIDUALS, recover
 
 
 def cases(all_masks: bool) -> list[tuple[str, Path, Path]]:
@@ -63,12 +61,9 @@ def main() -> None:
     if not DATA.is_dir():
         raise SystemExit(f"the reproduction clips are not at {DATA}")
     out = Path(args.out)
-    preset = get_preset(args.preset)
-    preset["model"].update(height=args.size, width=args.size)
-    if args.epochs:
-        preset["train"]["epochs"] = args.epochs
-    preset["train"]["window"] = min(preset["train"]["window"], args.frames)
-    rows = []
+    overrides = {"epochs": args.epochs} if args.epochs else {}
+    cfg = resolve_config(args.preset, size=args.size, frames=args.frames, overrides=overrides)
+    results = Results(out / "results.jsonl")
     for name, clip, mask_path in cases(args.all_masks):
         if args.cases and not any(c in name for c in args.cases):
             continue
@@ -77,29 +72,23 @@ def main() -> None:
         views, labels = [occluded_view(video, missing)], ["input"]
         for method in args.methods:
             stop = threading.Event()
-            t0 = time.perf_counter()
-
-            def budget(record: dict, t0: float = t0, stop: threading.Event = stop) -> None:
-                if time.perf_counter() - t0 > 60 * args.minutes:
-                    stop.set()
-
             run_dir = out / "runs" / f"{name.replace('/', '_')}_{int(time.time())}"
             res = recover(
-                video, missing, method=method, run_dir=run_dir, model_config=ModelConfig.from_dict(preset["model"]),
-                train_config=TrainConfig.from_dict(preset["train"]), device=args.device, callback=budget, stop=stop,
+                to_tensor(video), missing, method=method, run_dir=run_dir, model_config=cfg.model,
+                train_config=cfg.train, device=args.device, callback=budget(args.minutes, stop), stop=stop,
                 residual=args.residual if method in MODELS else "none",
                 hidden_frames=args.hidden_frames if method == "dg" else "chain",
             )  # fmt: skip
-            m = hidden_metrics(res.recovered, video, missing)
-            row = {"case": name, "method": method, "error": round(m["error"], 3), "psnr": round(m["psnr"], 2),
-                   "seconds": round(res.seconds, 1), **{k: v for k, v in res.info.items() if k != "run"}}  # fmt: skip
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            views.append(res.recovered)
+            recovered = to_uint8(res.recovered)
+            m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written
+            results.add({"case": name, "method": method, "error": round(m["error"], 3), "psnr": round(m["psnr"], 2),
+                         "seconds": round(res.seconds, 1), **res.info})  # fmt: skip
+            views.append(recovered)
             labels.append(f"{method} {m['error']:.2f}")
         views.append(video)
         labels.append("truth")
         save_frame_grid(out / f"{name.replace('/', '_')}.png", views, labels=labels, title=name)
+    rows = results.records
     print()
     methods = args.methods
     print(f"{'case':32}" + "".join(f"{m:>16}" for m in methods))

@@ -27,11 +27,12 @@ from pathlib import Path
 import torch
 from recovery import cases
 
+from dyngen.algorithms.hidden_states import hidden_frame_states
 from dyngen.baselines import get_baseline
 from dyngen.evaluate.recovery import recovery_error
 from dyngen.io.video import read_video, to_tensor
-from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.recover import hidden_frame_states, residual_corrected
+from dyngen.runs.checkpoint import load_trained
+from dyngen.tasks.recover import residual_corrected
 
 
 def predicted(model, s0, noise, states, hidden_frames, draw=None) -> torch.Tensor:

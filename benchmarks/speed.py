@@ -42,11 +42,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, psnr_from_mse, windows
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, windows
+from dyngen.evaluate.metrics import psnr_from_mse
 from dyngen.io.procedural import ripples
 from dyngen.io.video import read_video, to_tensor
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.tasks.train import make_optimizer
+from dyngen.presets import parse_overrides
+from dyngen.runs.trainer import make_optimizer
 
 PLAIN_LAYERS = (nn.ConvTranspose2d, nn.BatchNorm2d, nn.GroupNorm, nn.ReLU, nn.Tanh, nn.Identity)
 
@@ -129,18 +131,16 @@ def load_frames(args: argparse.Namespace) -> torch.Tensor:
 
 
 def setup(args: argparse.Namespace, device: torch.device) -> dict:
-    defaults, typed = TrainConfig(), {}
-    for key, value in (kv.split("=", 1) for kv in args.set):
-        if not hasattr(defaults, key):
-            raise SystemExit(f"--set {key}: not a TrainConfig option; allowed: {', '.join(defaults.to_dict())}")
-        typed[key] = defaults.parse(key, value)
+    settings = parse_overrides(args.set)
+    typed = {k: v for k, v in settings.items() if k in TrainConfig.__dataclass_fields__}
     cfg = TrainConfig(
         window=args.window, sigma=args.sigma, langevin_steps=args.langevin_steps, learn_steps=args.learn_steps,
         seed=args.seed, **typed,
     )  # fmt: skip
     mc = ModelConfig(
-        height=args.size, width=args.size, base_channels=args.base_channels, max_channels=args.max_channels
-    )
+        height=args.size, width=args.size, base_channels=args.base_channels, max_channels=args.max_channels,
+        **{k: v for k, v in settings.items() if k not in typed},
+    )  # fmt: skip
     torch.manual_seed(args.seed)
     model = DynamicGenerator(mc).to(device).train()
     plain = PlainModel(model).to(device).train()
@@ -219,7 +219,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clip", help="a video to train on instead of the procedural texture")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a TrainConfig option for dyngen")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a training (or model) setting for dyngen")  # fmt: skip
     ap.add_argument("--only", choices=["dyngen", "baseline"], help="run one implementation alone")
     ap.add_argument(
         "--baseline",

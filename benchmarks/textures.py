@@ -11,8 +11,8 @@ clip (``dyngen report``: frame grids, motion over time, metric table) and all fi
     python benchmarks/textures.py --clips fire --minutes 0.5     # a quick check
     python benchmarks/textures.py --preset cpu --minutes 10      # the README's table before cpu-texture
 
-A run directory that already holds a finished run (summary.json) of the same preset and budget is reused;
-delete it (or pick another --out) to train again.
+A run directory that already holds a finished run of the same recipe is reused, one stopped short of its
+budget is continued, and one of another recipe is refused (``harness.train_or_reuse``).
 """
 
 from __future__ import annotations
@@ -20,26 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from harness import DATA, NO_LIMIT, train_or_reuse
 
-from dyngen.algorithms.abptt import TrainConfig
 from dyngen.evaluate import evaluate
 from dyngen.evaluate.table import format_value, json_safe
 from dyngen.io.video import read_video, to_uint8
-from dyngen.models.dynamic_generator import ModelConfig
-from dyngen.presets import get_preset
-from dyngen.run import SUMMARY
-from dyngen.tasks.checkpoint import load_run
-from dyngen.tasks.lds import load_lds, synthesize_any, synthesize_lds_run, train_lds
+from dyngen.runs.checkpoint import load
+from dyngen.runs.directory import SUMMARY
+from dyngen.runs.lds import load_lds, train_lds
 from dyngen.tasks.report import build_report
-from dyngen.tasks.train import train
+from dyngen.tasks.synthesize import synthesize_run
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "textures"
 COLUMNS = {  # metric key -> column title
     "appearance_distance": "appear",
     "dynamics_distance": "dynamics",
@@ -49,35 +44,6 @@ COLUMNS = {  # metric key -> column title
     "temporal_spectrum_distance": "spectrum",
     "copying": "copying",
 }
-
-
-def train_dg(
-    out: Path, frames: torch.Tensor, name: str, *, preset: str, minutes: float | None, device: str, seed: int
-) -> dict:
-    """Train the dynamic generator with ``preset``: its epochs, or until ``minutes`` of training have passed."""
-    if (out / SUMMARY).is_file():
-        data = json.loads((out / "config.json").read_text())["data"]
-        if (data.get("preset"), data.get("budget_minutes")) != (preset, minutes):
-            raise SystemExit(f"{out} holds a run of preset {data.get('preset')} for {data.get('budget_minutes')} "
-                             f"minutes, not {preset} for {minutes}; delete it or pick --out")  # fmt: skip
-        logging.info("reusing %s", out)
-        return json.loads((out / SUMMARY).read_text())
-    cfg = get_preset(preset)
-    h, w = frames.shape[2:4]
-    mc = ModelConfig.from_dict({**cfg["model"], "height": h, "width": w})
-    # With a budget, the preset's epoch count is a cap far beyond it; the budget decides when to stop.
-    epochs = cfg["train"]["epochs"] if minutes is None else 10**6
-    tc = TrainConfig.from_dict({**cfg["train"], "epochs": epochs, "seed": seed, "preview_every": 0})
-    stop = threading.Event()
-
-    def budget(record: dict) -> None:
-        if minutes is not None and record["elapsed"] >= 60 * minutes:
-            stop.set()
-
-    info = {"preset": preset, "benchmark": "textures", "budget_minutes": minutes}
-    trained = train(out, frames, names=[name], model_config=mc, train_config=tc, device=device, data_info=info,
-                    callback=budget, stop=stop)  # fmt: skip
-    return trained.run.read_summary()
 
 
 def fit_lds(out: Path, frames: torch.Tensor, name: str, state_dim: int) -> dict:
@@ -93,8 +59,9 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
     frames = torch.from_numpy(read_video(path, size=args.size, frames=args.frames))[None]
     observed = frames[0].numpy()
     t0 = time.perf_counter()
-    dg = train_dg(root / "dg", frames, name, preset=args.preset, minutes=args.minutes, device=args.device,
-                  seed=args.seed)  # fmt: skip
+    dg = train_or_reuse(root / "dg", frames, [name], preset=args.preset, epochs=NO_LIMIT if args.minutes else None,
+                        minutes=args.minutes, seed=args.seed, device=args.device,
+                        info={"benchmark": "textures"}).run.read_summary()  # fmt: skip
     logging.info("%s: dg trained %d epochs (%.0f s, wall %.0f s)", name, dg["epochs"], dg["train_seconds"],
                  time.perf_counter() - t0)  # fmt: skip
     lds_runs = {d: root / f"lds{d}" for d in args.lds_dims}
@@ -105,7 +72,7 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
                           device=args.device)  # fmt: skip
     table = {"dg": report.table["dg"], f"lds d={first}": report.table["lds"]}
     for d in args.lds_dims[1:]:
-        synth = synthesize_lds_run(load_lds(lds_runs[d]), frames=length, seed=args.seed)[0]
+        synth = synthesize_run(load_lds(lds_runs[d]), frames=length, seed=args.seed)[0]
         table[f"lds d={d}"] = evaluate(synth, observed, seed=args.seed)
     seconds = {"dg": dg["train_seconds"], **{f"lds d={d}": s["train_seconds"] for d, s in lds.items()}}
     extra = {"dg": {"epochs": dg["epochs"], "psnr": dg["psnr"]}}
@@ -114,11 +81,10 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
         table[ref] = report.table[ref]
     extra["dg"]["dynamics_seeds"] = [table["dg"]["dynamics_distance"]]
     extra[f"lds d={first}"]["dynamics_seeds"] = [table[f"lds d={first}"]["dynamics_distance"]]
-    runs = {"dg": load_run(root / "dg", args.device), f"lds d={first}": load_lds(lds_runs[first])}
+    runs = {"dg": load(root / "dg", args.device), f"lds d={first}": load_lds(lds_runs[first])}
     for seed in range(args.seed + 1, args.seed + args.samples):  # more samples: the spread of one synthesis
         for model, run in runs.items():
-            synth = synthesize_any(run, frames=length, seed=seed)[0]
-            synth = synth if isinstance(synth, np.ndarray) else to_uint8(synth)
+            synth = to_uint8(synthesize_run(run, frames=length, seed=seed)[0])
             extra[model]["dynamics_seeds"].append(evaluate(synth, observed, seed=args.seed)["dynamics_distance"])
     return {"table": table, "train_seconds": seconds, "extra": extra, "report": str(report.index)}
 
@@ -148,7 +114,7 @@ def print_table(results: dict[str, dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", nargs="*", default=None, help="clip names (stems) in --data; default: all")
-    ap.add_argument("--data", default=str(DATA), help="folder of texture clips")
+    ap.add_argument("--data", default=str(DATA / "textures"), help="folder of texture clips")
     ap.add_argument("--preset", default="cpu-texture", help="the dynamic generator's preset")
     ap.add_argument("--minutes", type=float, default=None, help="training budget per clip (default: preset's epochs)")
     ap.add_argument("--out", default="benchmarks/out/textures", help="runs, reports and results.json go here")

@@ -29,24 +29,21 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
-import torch
+from harness import DATA, train_or_reuse
 
-from dyngen.algorithms.abptt import TrainConfig, psnr_from_mse
 from dyngen.evaluate import evaluate
+from dyngen.evaluate.metrics import psnr_from_mse
 from dyngen.io.grid import save_curve
 from dyngen.io.video import read_video, to_uint8
-from dyngen.models.dynamic_generator import ModelConfig
-from dyngen.presets import get_preset
-from dyngen.run import SUMMARY, Run
-from dyngen.tasks.checkpoint import load_run
+from dyngen.presets import get_preset, parse_overrides
+from dyngen.runs.checkpoint import load
+from dyngen.runs.directory import SUMMARY, Run
 from dyngen.tasks.synthesize import synthesize_run
-from dyngen.tasks.train import resume, train
 
-CLIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "textures" / "fire.avi"
+CLIP = DATA / "textures" / "fire.avi"
 
 
 def smoothed_psnr(records: list[dict], k: int) -> list[float]:
@@ -56,59 +53,15 @@ def smoothed_psnr(records: list[dict], k: int) -> list[float]:
     return [psnr_from_mse(sum(w) / len(w)) for w in windows]
 
 
-def overrides(cfg: dict, pairs: list[str]) -> dict:
-    """``cfg`` with ``KEY=VALUE`` pairs applied to its ``train`` or ``model`` group (wherever KEY lives)."""
-    defaults = {"train": TrainConfig(), "model": ModelConfig()}
-    for key, value in (kv.split("=", 1) for kv in pairs):
-        group = next((g for g, d in defaults.items() if hasattr(d, key)), None)
-        if group is None:
-            raise SystemExit(f"--fast-set {key}: not a training or model setting")
-        cfg[group][key] = defaults[group].parse(key, value)
-    return cfg
-
-
 def synthesis_scores(path: Path, observed: np.ndarray, seeds: int, device: str) -> dict[str, float]:
     """Mean appearance and dynamics distances (and motion ratio) of ``seeds`` syntheses of 8x ``observed``'s length."""
-    trained = load_run(path, device)
+    trained = load(path, device)
     keys = ("appearance_distance", "dynamics_distance", "motion_ratio")
     rows = []
     for seed in range(seeds):
         synth = to_uint8(synthesize_run(trained, frames=8 * len(observed), seed=seed)[0])
         rows.append(evaluate(synth, observed, seed=0))
     return {k: sum(r[k] for r in rows) / seeds for k in keys}
-
-
-def run_recipe(
-    out: Path, frames: torch.Tensor, preset: str, minutes: float, epochs: int | None, args, changes: list[str] = ()
-) -> list[dict]:
-    """Train (or continue) ``preset`` (with ``changes``) in ``out`` for at most ``minutes``; returns its metrics."""
-    cfg = overrides(get_preset(preset), list(changes))
-    stop = threading.Event()
-
-    def budget(record: dict) -> None:
-        if record["elapsed"] >= 60 * minutes:
-            stop.set()
-        if record["epoch"] % 50 == 0:
-            logging.info("%s epoch %d: %.2f dB, %.0f s", preset, record["epoch"], record["psnr"], record["elapsed"])
-
-    total = epochs or cfg["train"]["epochs"]
-    if (out / "config.json").is_file():
-        held = Run.open(out).read_config()
-        built = {"model": ModelConfig.from_dict(held["model"]), "train": TrainConfig.from_dict(held["train"])}
-        other = [f"{g}.{k}={getattr(built[g], k)}" for g in built for k, v in cfg[g].items()
-                 if k != "epochs" and getattr(built[g], k) != v]  # fmt: skip
-        if other:
-            raise SystemExit(f"{out} holds a run of another recipe ({', '.join(other)}, not {preset}'s); "
-                             "use a fresh --out or another --fast-name")  # fmt: skip
-        if not (Run.open(out).read_metrics() and Run.open(out).read_metrics()[-1]["epoch"] >= total):
-            resume(out, epochs=total, device=args.device, callback=budget, stop=stop)
-    else:
-        h, w = frames.shape[2:4]
-        mc = ModelConfig.from_dict({**cfg["model"], "height": h, "width": w})
-        tc = TrainConfig.from_dict({**cfg["train"], "epochs": total, "seed": args.seed, "preview_every": 0})
-        train(out, frames, names=["clip"], model_config=mc, train_config=tc, device=args.device,
-              data_info={"preset": preset, "benchmark": "time_to_quality"}, callback=budget, stop=stop)  # fmt: skip
-    return Run.open(out).read_metrics()
 
 
 def main() -> None:
@@ -137,13 +90,15 @@ def main() -> None:
     ap.add_argument("--out", default="benchmarks/out/time_to_quality")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    frames = torch.from_numpy(read_video(args.clip, size=args.size, frames=args.frames))[None]
+    frames = read_video(args.clip, size=args.size, frames=args.frames)[None]
     out = Path(args.out)
+    common = {"seed": args.seed, "device": args.device, "info": {"benchmark": "time_to_quality"}, "log_every": 50}
     if args.only in (None, "paper"):
-        run_recipe(out / "paper", frames, args.paper_preset, args.paper_minutes, None, args)
+        train_or_reuse(out / "paper", frames, ["clip"], preset=args.paper_preset, minutes=args.paper_minutes,
+                       **common)  # fmt: skip
     if args.only in (None, "fast"):
-        run_recipe(out / args.fast_name, frames, args.fast_preset, args.fast_minutes, args.fast_epochs, args,
-                   args.fast_set)  # fmt: skip
+        train_or_reuse(out / args.fast_name, frames, ["clip"], preset=args.fast_preset, epochs=args.fast_epochs,
+                       minutes=args.fast_minutes, overrides=parse_overrides(args.fast_set), **common)  # fmt: skip
     if args.only in ("paper", "fast"):
         return
     paper, fast = Run.open(out / "paper").read_metrics(), Run.open(out / args.fast_name).read_metrics()
@@ -175,7 +130,7 @@ def main() -> None:
         title=f"time to quality: {Path(args.clip).name}", logx=True,
     )  # fmt: skip
     if args.synthesis_seeds:
-        observed = frames[0].numpy()
+        observed = frames[0]
         for name, path in (("paper", out / "paper"), ("fast", out / args.fast_name)):
             if (path / SUMMARY).is_file():
                 result[name]["synthesis"] = synthesis_scores(path, observed, args.synthesis_seeds, args.device)

@@ -7,17 +7,18 @@ import pytest
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig
+from dyngen.algorithms.inference import EncodeConfig
+from dyngen.algorithms.synthesis import synthesize
 from dyngen.cli import main
 from dyngen.errors import DyngenError, UsageError
 from dyngen.io.procedural import ripples
 from dyngen.models.dynamic_generator import ModelConfig
+from dyngen.runs.checkpoint import load_trained
+from dyngen.runs.trainer import train
 from dyngen.tasks.animate import animate, check_aspect
 from dyngen.tasks.appearance import appearance_grid, read_source, resolve_appearance, synthesize_appearance
-from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.encode import EncodeConfig, encode
+from dyngen.tasks.encode import encode
 from dyngen.tasks.interpolate import interpolate_appearance
-from dyngen.tasks.synthesize import synthesize
-from dyngen.tasks.train import train
 
 NAMES = ["blue", "red", "grey"]
 
@@ -227,7 +228,7 @@ def test_cli_animate_and_its_errors(run, texture_run, tmp_path, capsys):
 
 @pytest.mark.parametrize("steps", [1, 2, 7, 300])
 def test_annealing_schedule_spends_every_step_and_ends_cold(steps):
-    from dyngen.tasks.encode import temperatures
+    from dyngen.algorithms.inference import temperatures
 
     plan = temperatures(steps, 1e-3, 0.2)
     assert sum(n for n, _ in plan) == steps and plan[-1][1] == pytest.approx(1e-3)

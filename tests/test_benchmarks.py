@@ -1,11 +1,13 @@
-"""The benchmarks' own arithmetic (their figures go into the docs)."""
+"""The benchmarks' own arithmetic and harness (their figures go into the docs)."""
+
+import json
 
 import numpy as np
 import pytest
 import torch
 from conftest import load_benchmark, tiny_configs
 
-from dyngen.algorithms.abptt import psnr_from_mse
+from dyngen.evaluate.metrics import psnr_from_mse
 from dyngen.models.dynamic_generator import DynamicGenerator
 
 
@@ -19,22 +21,40 @@ def test_time_to_quality_smooths_the_mse_over_trailing_windows():
     assert smooth[2] < (psnr_from_mse(0.01) + psnr_from_mse(0.0001)) / 2
 
 
-def test_time_to_quality_overrides_find_the_group_and_type():
-    ttq = load_benchmark("time_to_quality")
-    cfg = ttq.overrides({"train": {}, "model": {}}, ["spike_factor=10", "base_channels=32", "fuse_learning=true"])
-    assert cfg == {"train": {"spike_factor": 10.0, "fuse_learning": True}, "model": {"base_channels": 32}}
-    with pytest.raises(SystemExit, match="not a training or model setting"):
-        ttq.overrides({"train": {}, "model": {}}, ["colour=red"])
+TINY = {"state_dim": 4, "noise_dim": 3, "base_channels": 8, "max_channels": 16, "window": 6, "langevin_steps": 1,
+        "learn_steps": 1, "transition_hidden": 8, "checkpoint_every": 1}  # fmt: skip
 
 
-def test_time_to_quality_refuses_to_resume_another_recipe(tmp_path, clip):
-    from dyngen.tasks.train import train
+def test_harness_trains_reuses_and_continues_a_run(tmp_path, clip):
+    harness = load_benchmark("harness")
+    run = tmp_path / "run"
+    first = harness.train_or_reuse(run, clip[None], ["clip"], preset="demo", overrides=TINY, epochs=2, device="cpu")
+    assert first.epoch == 2 and first.config["data"]["preset"] == "demo"
+    before = (run / "metrics.jsonl").read_text()
+    again = harness.train_or_reuse(run, clip[None], ["clip"], preset="demo", overrides=TINY, epochs=2, device="cpu")
+    assert again.epoch == 2 and (run / "metrics.jsonl").read_text() == before  # reused, not trained again
+    more = harness.train_or_reuse(run, clip[None], ["clip"], preset="demo", overrides=TINY, epochs=3, device="cpu")
+    assert more.epoch == 3 and (run / "metrics.jsonl").read_text().startswith(before)  # continued
 
-    ttq = load_benchmark("time_to_quality")
+
+def test_harness_refuses_to_resume_another_recipe(tmp_path, clip):
+    from dyngen.runs.trainer import train
+
+    harness = load_benchmark("harness")
     mc, tc = tiny_configs(epochs=1)
     train(tmp_path / "fast", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
-    with pytest.raises(SystemExit, match=r"recipe \(model.state_dim=4, .*spike_factor=0.0, not cpu-texture"):
-        ttq.run_recipe(tmp_path / "fast", clip[None], "cpu-texture", 1.0, None, None)
+    with pytest.raises(SystemExit, match=r"another recipe \(model.state_dim=4 \(wanted 100\), .*spike_factor=0.0"):
+        harness.train_or_reuse(tmp_path / "fast", clip[None], ["clip"], preset="cpu-texture", minutes=1.0)
+
+
+def test_harness_results_are_json_lines(tmp_path, capsys):
+    harness = load_benchmark("harness")
+    results = harness.Results(tmp_path / "out" / "results.jsonl")
+    results.add({"case": "a", "error": 1.5})
+    results.add({"case": "b", "error": float("nan")})
+    lines = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in lines] == [{"case": "a", "error": 1.5}, {"case": "b", "error": None}]
+    assert capsys.readouterr().out.splitlines() == lines
 
 
 def test_recovery_fills_repredicts_only_the_hidden_frames():
@@ -58,8 +78,8 @@ def test_recovery_fills_repredicts_only_the_hidden_frames():
 def test_time_to_quality_scores_syntheses_by_seed(tmp_path, clip):
     from dyngen.evaluate import evaluate
     from dyngen.io.video import to_uint8
+    from dyngen.runs.trainer import train
     from dyngen.tasks.synthesize import synthesize_run
-    from dyngen.tasks.train import train
 
     ttq = load_benchmark("time_to_quality")
     mc, tc = tiny_configs()

@@ -67,7 +67,7 @@ def test_two_processes_learn_the_same_model_as_one(runs):
 def test_distributed_refuses_a_batch_size():
     from dyngen.algorithms.abptt import TrainConfig
     from dyngen.errors import UsageError
-    from dyngen.tasks.train import _shard
+    from dyngen.runs.trainer import _shard
 
     with pytest.raises(UsageError, match="torchrun"):
         _shard(4, True, TrainConfig(), torch.device("cpu"))

@@ -14,7 +14,7 @@ from dyngen.evaluate import DESCRIPTIONS
 from dyngen.evaluate.table import format_table, format_value, json_safe
 from dyngen.io.procedural import ripples
 from dyngen.io.video import resize, write_video
-from dyngen.tasks.lds import train_lds
+from dyngen.runs.lds import train_lds
 
 
 def _json(capsys) -> dict:

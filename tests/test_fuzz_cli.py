@@ -86,7 +86,7 @@ def _value_for(action: argparse.Action, anything: st.SearchStrategy[str]) -> st.
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_random_command_lines_exit_0_1_or_2_without_a_traceback(paths, monkeypatch, data):
-    from dyngen.tasks import train as train_mod
+    from dyngen.runs import trainer as train_mod
 
     def reached(self, *args, **kw):
         raise Reached("training would start here")

@@ -5,10 +5,10 @@ import torch
 from conftest import tiny_configs
 
 from dyngen.algorithms.abptt import Chains, abptt_epoch
-from dyngen.algorithms.langevin import langevin, posterior_energy
+from dyngen.algorithms.langevin import langevin, posterior_energy, window_error
 from dyngen.models.dynamic_generator import DynamicGenerator
+from dyngen.runs.trainer import make_optimizer, train
 from dyngen.tasks.synthesize import synthesize_run
-from dyngen.tasks.train import make_optimizer, train
 
 pytestmark = [
     pytest.mark.gpu,
@@ -34,11 +34,15 @@ def test_langevin_never_waits_for_the_device():
     x = torch.rand(1, 6, 3, 16, 16, device="cuda") * 2 - 1
     z = {"noise": torch.randn(1, 6, mc.noise_dim, device="cuda"), "s0": torch.randn(1, mc.state_dim, device="cuda")}
     gen = torch.Generator("cuda").manual_seed(0)
-    langevin(lambda zz: posterior_energy(model, x, zz, sigma=1.0), z, steps=1, step_size=0.03, generator=gen)  # warm-up
+
+    def energy(zz):
+        return posterior_energy(window_error(model, x, zz), zz, sigma=1.0)
+
+    langevin(energy, z, steps=1, step_size=0.03, generator=gen)  # warm-up
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        out = langevin(lambda zz: posterior_energy(model, x, zz, sigma=1.0), z, steps=5, step_size=0.03, generator=gen)
+        out = langevin(energy, z, steps=5, step_size=0.03, generator=gen)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.isfinite(out["noise"]).all()

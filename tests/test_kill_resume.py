@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from dyngen.cli import main
-from dyngen.run import Run
+from dyngen.runs.directory import Run
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "kill_resume.py"
 _spec = importlib.util.spec_from_file_location("kill_resume", BENCH)
@@ -62,7 +62,7 @@ def test_ctrl_c_then_sigkill_then_resume_is_bit_identical(setup):
 
 
 def test_sigterm_in_process_checkpoints_and_exits_143(tmp_path, monkeypatch, capsys):
-    from dyngen.tasks import train as train_mod
+    from dyngen.runs import trainer as train_mod
 
     video = kr.make_clip(tmp_path / "clip.npy")
     real, calls = train_mod.abptt_epoch, {"n": 0}

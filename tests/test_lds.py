@@ -8,8 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from dyngen.baselines.lds import LinearDynamicSystem
 from dyngen.errors import DyngenError, UsageError
-from dyngen.models.lds import LinearDynamicSystem
 
 SHAPE = (3, 8, 8)
 D = math.prod(SHAPE)

@@ -14,8 +14,9 @@ from dyngen.cli import main
 from dyngen.errors import RunError, UsageError
 from dyngen.io.procedural import ripples
 from dyngen.io.video import to_uint8, write_video
-from dyngen.tasks.checkpoint import load_run, load_trained
-from dyngen.tasks.lds import TrainedLDS, default_state_dim, load_lds, synthesize_lds_run, train_lds
+from dyngen.runs.checkpoint import load, load_trained
+from dyngen.runs.lds import TrainedLDS, default_state_dim, load_lds, train_lds
+from dyngen.tasks.synthesize import synthesize_run
 
 
 def _json(capsys) -> dict:
@@ -73,24 +74,24 @@ def test_state_dim_option_and_refusals(tmp_path, capsys):
 
 def test_load_dispatch_and_synthesis_options(tmp_path):
     trained = train_lds(tmp_path / "r", torch.from_numpy(ripples(20, 8, seed=0))[None], names=["rip"], state_dim=4)
-    loaded = load_run(tmp_path / "r")
+    loaded = load(tmp_path / "r")
     assert isinstance(loaded, TrainedLDS)
     for k, v in trained.model.state_dict().items():
         assert torch.equal(v, loaded.model.state_dict()[k]), k
     with pytest.raises(RunError, match="not a dynamic-generator run"):
         load_trained(tmp_path / "r")
-    a = synthesize_lds_run(loaded, frames=12, num=2, seed=1)
-    assert torch.equal(a, synthesize_lds_run(trained, frames=12, num=2, seed=1))
+    a = synthesize_run(loaded, frames=12, num=2, seed=1)
+    assert torch.equal(a, synthesize_run(trained, frames=12, num=2, seed=1))
     assert torch.allclose(a[:, 0], trained.model.reconstruct()[0], atol=1e-5)  # starts at the first fitted frame
-    r = synthesize_lds_run(loaded, frames=12, num=2, seed=1, start="random")
+    r = synthesize_run(loaded, frames=12, num=2, seed=1, start="random")
     assert not torch.allclose(r[0, 0], r[1, 0])  # different random initial states
-    calm = synthesize_lds_run(loaded, frames=12, num=1, seed=1, noise_scale=0.0)
+    calm = synthesize_run(loaded, frames=12, num=1, seed=1, noise_scale=0.0)
     mean_step = lambda v: float((v[:, 1:] - v[:, :-1]).abs().mean())  # noqa: E731
     assert mean_step(calm) < mean_step(a[:1])
     with pytest.raises(UsageError, match="allowed: rip or 0"):
-        synthesize_lds_run(loaded, frames=5, video="other")
+        synthesize_run(loaded, frames=5, video="other")
     with pytest.raises(UsageError, match="fitted residual covariance"):
-        synthesize_lds_run(loaded, frames=5, noise="prior")
+        synthesize_run(loaded, frames=5, noise="prior")
     with pytest.raises(UsageError, match="one video per run"):
         train_lds(tmp_path / "two", torch.zeros(2, 5, 8, 8, 3, dtype=torch.uint8), names=["a", "b"])
     assert not (tmp_path / "two").exists()

@@ -10,9 +10,18 @@ from dyngen.models.transition import Transition
 @pytest.mark.parametrize("size", [(32, 32), (64, 64), (128, 128), (150, 150), (48, 64)])
 def test_frame_generator_sizes(size):
     g = FrameGenerator(in_dim=5, size=size, base_channels=4, max_channels=16)
-    x = g(torch.randn(2, 5))
+    x = g.decode(torch.randn(2, 5))
     assert x.shape == (2, 3, *size)
     assert x.abs().max() <= 1
+    # as an emission: every frame of (B, T) states, with the appearance in front of the state
+    e = FrameGenerator(in_dim=5, appearance_dim=2, size=size, base_channels=4, max_channels=16)
+    states, a = torch.randn(2, 3, 3), torch.randn(2, 2)
+    frames = e(states, a)
+    assert frames.shape == (2, 3, 3, *size)
+    flat = torch.cat([a[:, None].expand(2, 3, 2), states], dim=-1).reshape(6, 5)
+    assert torch.allclose(frames.reshape(6, 3, *size), e.decode(flat), atol=1e-6)
+    with pytest.raises(ValueError, match="pass appearance"):
+        e(states)
 
 
 def test_paper_widths():

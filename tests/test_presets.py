@@ -4,8 +4,9 @@ import pytest
 
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.cli.train import add_train_options
-from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.presets import PRESETS, get_preset
+from dyngen.errors import UsageError
+from dyngen.models.dynamic_generator import DynamicGenerator
+from dyngen.presets import PRESETS, get_preset, resolve_config
 
 # PAPER.md section 3: frames, size, d, k, c, sigma, T_c, epochs; 15 Langevin steps and one learning step each
 PAPER = {
@@ -18,12 +19,11 @@ PAPER = {
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_builds_its_model_and_training(name):
-    cfg = get_preset(name)
-    size = cfg["data"]["size"]
-    mc = ModelConfig.from_dict({**cfg["model"], "height": size, "width": size})
-    TrainConfig.from_dict(cfg["train"])
-    model = DynamicGenerator(mc)
+    cfg = resolve_config(name)
+    size = get_preset(name)["data"]["size"]
+    model = DynamicGenerator(cfg.model)
     assert model.generator.size == (size, size)
+    assert cfg.train.to_dict() == TrainConfig.from_dict(get_preset(name)["train"]).to_dict()
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -49,3 +49,22 @@ def test_the_default_preset_of_train_exists():
     p = argparse.ArgumentParser()
     add_train_options(p)
     assert p.parse_args([]).preset in PRESETS
+
+
+def test_settings_find_their_group_and_type():
+    from dyngen.presets import parse_overrides, resolve_config
+
+    pairs = ["spike_factor=10", "base_channels=32", "fuse_learning=true", "precision=bf16"]
+    assert parse_overrides(pairs) == {"spike_factor": 10.0, "base_channels": 32, "fuse_learning": True,
+                                      "precision": "bf16"}  # fmt: skip
+    with pytest.raises(UsageError, match="unknown setting 'colour'"):
+        parse_overrides(["colour=red"])
+    with pytest.raises(UsageError, match="not a int"):
+        parse_overrides(["epochs=many"])
+    cfg = resolve_config("cpu-texture", size=(32, 48), frames=20, overrides={"base_channels": 8, "epochs": 3})
+    assert (cfg.model.height, cfg.model.width, cfg.model.base_channels, cfg.model.max_channels) == (32, 48, 8, 256)
+    assert cfg.train.epochs == 3 and cfg.train.spike_factor == 10.0 and cfg.data["frames"] == 20
+    with pytest.raises(UsageError, match=r"lr \(--lr\) must be a positive finite number, got -1"):
+        resolve_config("cpu-texture", overrides={"lr": -1})
+    with pytest.raises(UsageError, match="unknown setting 'colour'"):
+        resolve_config("cpu-texture", overrides={"colour": 1})

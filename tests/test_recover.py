@@ -7,21 +7,16 @@ import pytest
 import torch
 from conftest import tiny_configs
 
+from dyngen.algorithms.hidden_states import choose_hidden_frames, hidden_frame_states
 from dyngen.baselines import get_baseline
 from dyngen.cli import main
 from dyngen.errors import MaskError, UsageError
+from dyngen.evaluate.recovery import hidden_metrics
 from dyngen.io.masks import moving_region, save_mask
 from dyngen.io.procedural import ripples
-from dyngen.io.video import to_uint8, write_video
-from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.recover import (
-    METHODS,
-    choose_hidden_frames,
-    hidden_frame_states,
-    hidden_metrics,
-    recover,
-    residual_corrected,
-)
+from dyngen.io.video import to_tensor, to_uint8, write_video
+from dyngen.runs.checkpoint import load_trained
+from dyngen.tasks.recover import METHODS, recover, residual_corrected
 
 
 @pytest.fixture
@@ -38,9 +33,13 @@ def test_observed_pixels_are_kept_bit_exactly(tmp_path, case, method):
     res = recover(video, missing, method=method, run_dir=tmp_path / "run", model_config=mc, train_config=tc,
                   device="cpu", lds_state_dim=4)  # fmt: skip
     seen = ~missing.numpy()
-    assert res.recovered.shape == video.shape and res.recovered.dtype == np.uint8
-    assert np.array_equal(res.recovered[seen], video[seen])
-    assert hidden_metrics(res.recovered, video, missing)["error"] < 80
+    x = to_tensor(video)
+    assert res.recovered.shape == x.shape and res.recovered.dtype == torch.float32
+    assert torch.equal(res.recovered.permute(0, 2, 3, 1)[~missing], x.permute(0, 2, 3, 1)[~missing])  # exactly
+    rec = to_uint8(res.recovered)
+    assert np.array_equal(rec[seen], video[seen])  # and so the written 8-bit video too
+    assert res.recovered.abs().max() <= 1
+    assert hidden_metrics(res.recovered, x, missing)["error"] < 80
 
 
 def test_residual_correction_removes_an_error_that_is_linear_in_time(case):
@@ -70,8 +69,8 @@ def test_residual_option_in_recover(tmp_path, case):
     plain = recover(video, missing, method="lds", lds_state_dim=4)
     fixed = recover(video, missing, method="lds", lds_state_dim=4, residual="interp")
     seen = ~missing.numpy()
-    assert np.array_equal(fixed.recovered[seen], video[seen]) and fixed.info["residual"] == "interp"
-    assert not np.array_equal(fixed.recovered, plain.recovered)
+    assert np.array_equal(to_uint8(fixed.recovered)[seen], video[seen]) and fixed.info["residual"] == "interp"
+    assert not torch.equal(fixed.recovered, plain.recovered)
     with pytest.raises(UsageError, match="allowed: none, interp"):
         recover(video, missing, method="lds", residual="median")
     with pytest.raises(UsageError, match="'interp' keeps every visible pixel"):
@@ -109,10 +108,11 @@ def test_hidden_frames_render_the_chosen_states(tmp_path):
     with torch.no_grad():
         _, states = tr.model(tr.chains.s0, tr.chains.noise)
         rendered = to_uint8(tr.model.render(states)[0])
+    recovered = to_uint8(res.recovered)
     for t, source in [(0, 1), (4, 3), (5, 3), (6, 7)]:
-        assert np.array_equal(res.recovered[t], rendered[source])
+        assert np.array_equal(recovered[t], rendered[source])
     hid = missing[9].numpy()
-    assert np.array_equal(res.recovered[9][hid], rendered[9][hid])
+    assert np.array_equal(recovered[9][hid], rendered[9][hid])
     with pytest.raises(UsageError, match="not for 'lds'"):
         recover(video, missing, method="lds", hidden_frames="interp")
 
@@ -147,7 +147,7 @@ def test_hidden_frames_auto_in_recover(tmp_path):
     scores = res.info["hidden_frames_scores"]
     assert res.info["hidden_frames"] == min(scores, key=scores.get) and set(scores) == {"interp", "nearest"}
     seen = ~missing.numpy()
-    assert np.array_equal(res.recovered[seen], video[seen])
+    assert np.array_equal(to_uint8(res.recovered)[seen], video[seen])
 
 
 def test_hidden_metrics_known_values():
@@ -157,7 +157,7 @@ def test_hidden_metrics_known_values():
     missing[0, 0, 0] = True
     rec[0, 0, 0] = 10
     rec[1, 1, 1] = 99  # visible: not counted
-    m = hidden_metrics(rec, truth, missing)
+    m = hidden_metrics(to_tensor(rec), to_tensor(truth), missing)
     assert m["error"] == pytest.approx(10.0)
     assert m["psnr"] == pytest.approx(10 * np.log10(255**2 / 100))
     assert m["hidden_fraction"] == pytest.approx(1 / 8)

@@ -12,9 +12,9 @@ from conftest import tiny_configs
 
 from dyngen.cli import main
 from dyngen.errors import DyngenError, UsageError
-from dyngen.tasks.lds import train_lds
+from dyngen.runs.lds import train_lds
+from dyngen.runs.trainer import train
 from dyngen.tasks.report import build_report
-from dyngen.tasks.train import train
 
 
 @pytest.fixture

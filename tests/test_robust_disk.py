@@ -11,8 +11,8 @@ from conftest import tiny_configs
 
 from dyngen.cli import main
 from dyngen.errors import DyngenError, ResourceError
-from dyngen.run import CHECKPOINT, Run
-from dyngen.tasks.train import resume, train
+from dyngen.runs.directory import CHECKPOINT, Run
+from dyngen.runs.trainer import resume, train
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def run(tmp_path, clip):
 
 def _fail_checkpoint_writes(monkeypatch, code, *, partial=False):
     """Make writing the checkpoint fail with ``code``: at the rename, or (``partial``) half-way through the data."""
-    import dyngen.run as run_mod
+    import dyngen.runs.directory as run_mod
 
     if partial:
         real = run_mod.save_file
@@ -75,18 +75,18 @@ def test_low_free_space_is_refused_before_writing(run, monkeypatch):
     checkpoint_size = len(before)
     real = shutil.disk_usage
     monkeypatch.setattr(
-        "dyngen.run.shutil.disk_usage", lambda p: real(p)._replace(free=int(1.5 * checkpoint_size))
+        "dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=int(1.5 * checkpoint_size))
     )  # less than twice the checkpoint
     with pytest.raises(ResourceError, match=r"not enough free disk space to write a checkpoint: .* MB free"):
         resume(run, epochs=4, device="cpu")
     assert (run / CHECKPOINT).read_bytes() == before
-    monkeypatch.setattr("dyngen.run.shutil.disk_usage", lambda p: real(p)._replace(free=3 * checkpoint_size))
+    monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=3 * checkpoint_size))
     assert resume(run, epochs=3, device="cpu").epoch == 3
 
 
 def test_new_run_on_a_full_disk_writes_nothing_but_a_folder(tmp_path, clip, monkeypatch):
     real = shutil.disk_usage
-    monkeypatch.setattr("dyngen.run.shutil.disk_usage", lambda p: real(p)._replace(free=1000))
+    monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=1000))
     mc, tc = tiny_configs()
     with pytest.raises(ResourceError, match="training data"):
         train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")

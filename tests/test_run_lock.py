@@ -11,8 +11,8 @@ import pytest
 from conftest import tiny_configs
 
 from dyngen.errors import RunError
-from dyngen.run import LOCK, Run
-from dyngen.tasks.train import resume, train
+from dyngen.runs.directory import LOCK, Run
+from dyngen.runs.trainer import resume, train
 
 pytest.importorskip("fcntl")
 
@@ -45,7 +45,7 @@ def test_a_second_trainer_is_refused_and_changes_nothing(run):
 
 def test_a_killed_owner_leaves_no_lock_behind(run):
     holder = (
-        "import os, signal; from dyngen.run import Run; "
+        "import os, signal; from dyngen.runs.directory import Run; "
         f"Run.open({str(run.path)!r}).lock().__enter__(); os.kill(os.getpid(), signal.SIGKILL)"
     )
     assert subprocess.run([sys.executable, "-c", holder]).returncode == -9

@@ -5,13 +5,14 @@ import torch
 from conftest import load_benchmark, tiny_configs
 from torch import nn
 
-from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, frozen
-from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error
+from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
+from dyngen.algorithms.execution import frozen
+from dyngen.algorithms.langevin import langevin, posterior_energy, reconstruction_error, window_error
 from dyngen.errors import UsageError
 from dyngen.models import frame_generator
 from dyngen.models.dynamic_generator import DynamicGenerator
 from dyngen.models.frame_generator import FrameGenerator, conv_transpose_gemm
-from dyngen.tasks.train import make_optimizer
+from dyngen.runs.trainer import make_optimizer
 
 
 @pytest.mark.parametrize(
@@ -40,10 +41,10 @@ def test_fast_deconv_routes_the_small_layers_and_keeps_the_output(size, gemm_lay
     real = frame_generator.conv_transpose_gemm
     monkeypatch.setattr(frame_generator, "conv_transpose_gemm", lambda x, c: calls.append(x.shape) or real(x, c))
     z = torch.randn(5, 6)
-    fast = g(z)
+    fast = g.decode(z)
     assert len(calls) == gemm_layers and all(s[2] * s[3] <= 16 for s in calls)
     g.fast_deconv = False
-    plain = g(z)
+    plain = g.decode(z)
     assert len(calls) == gemm_layers  # the plain path never calls it
     assert torch.allclose(fast, plain, atol=1e-5)
 
@@ -56,13 +57,13 @@ def test_fast_deconv_computes_a_wide_rgb_layer_without_onednn(monkeypatch):
     real = frame_generator.conv_transpose_native
     monkeypatch.setattr(frame_generator, "conv_transpose_native", lambda x, c: calls.append(c) or real(x, c))
     z = torch.randn(5, 6, requires_grad=True)
-    fast = g(z)
+    fast = g.decode(z)
     assert calls == [g.net[-2]]  # the output layer, once
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        g(z)
+        g.decode(z)
     assert len(calls) == 1  # not under autocast
     g.fast_deconv = False
-    plain = g(z)
+    plain = g.decode(z)
     assert len(calls) == 1
     assert torch.allclose(fast, plain, atol=1e-5)
     params = [z, *g.parameters()]
@@ -111,7 +112,7 @@ def test_activation_checkpointing_computes_the_same_and_recomputes_each_block(mo
     monkeypatch.setattr(type(g), "run_block", lambda self, y, a, b: calls.append(a) or g.net[a:b](y))
     z = torch.randn(3, g.in_dim, requires_grad=True)
     g.checkpoint = True
-    g(z).sum().backward()
+    g.decode(z).sum().backward()
     assert len(calls) == 2 * len(g.blocks)
 
 
@@ -192,7 +193,7 @@ def test_fused_learning_learns_from_the_latents_one_langevin_step_earlier(learn_
     opt, g = make_optimizer(ref, tc), torch.Generator().manual_seed(1)
 
     def energy(zz):
-        return posterior_energy(ref, frames, zz, sigma=tc.sigma)
+        return posterior_energy(window_error(ref, frames, zz), zz, sigma=tc.sigma)
 
     def learn(z):
         opt.zero_grad()
@@ -224,11 +225,11 @@ def test_fused_learning_learns_from_the_latents_one_langevin_step_earlier(learn_
 
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(tmp_path, clip, caplog, monkeypatch, native):
-    from dyngen.tasks import train as train_task
+    from dyngen.runs import trainer as train_task
 
     monkeypatch.setattr(train_task, "cpu_has_bf16", lambda: native)
     mc, tc = tiny_configs(epochs=1, precision="bf16")
-    with caplog.at_level("WARNING", logger="dyngen.tasks.train"):
+    with caplog.at_level("WARNING", logger="dyngen.runs.trainer"):
         train_task.train(tmp_path / "run", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
     warned = [r.getMessage() for r in caplog.records if "bfloat16 instructions" in r.getMessage()]
     assert len(warned) == (0 if native else 1)

@@ -7,13 +7,14 @@ import pytest
 import torch
 from conftest import tiny_configs
 
+from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import RunError, UsageError
 from dyngen.io.video import to_uint8
 from dyngen.models.innovations import Innovations
-from dyngen.run import Run
-from dyngen.tasks.checkpoint import load_trained
-from dyngen.tasks.synthesize import synthesize, synthesize_run
-from dyngen.tasks.train import resume, train
+from dyngen.runs.checkpoint import load_trained
+from dyngen.runs.directory import Run
+from dyngen.runs.trainer import resume, train
+from dyngen.tasks.synthesize import synthesize_run
 
 
 def _train(tmp_path, clip, name="run", missing=None, **kw):
@@ -102,7 +103,7 @@ def test_hidden_pixels_have_no_influence(tmp_path, clip):
 
 
 def test_nonfinite_values_roll_back_and_lower_the_rates(tmp_path, clip, monkeypatch):
-    from dyngen.tasks import train as train_mod
+    from dyngen.runs import trainer as train_mod
 
     real = train_mod.abptt_epoch
     calls = {"n": 0}
@@ -131,7 +132,7 @@ def test_reconstruction_matches_the_clip(tmp_path, clip):
 
 
 def test_fixed_norm_psnr_is_the_training_fit_with_one_window(tmp_path, clip):
-    from dyngen.algorithms.abptt import psnr_from_mse
+    from dyngen.evaluate.metrics import psnr_from_mse
     from dyngen.io.video import to_tensor
 
     one = _train(tmp_path, clip, name="one", epochs=30, checkpoint_every=30, window=12)  # the whole 12-frame clip

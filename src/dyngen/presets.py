@@ -6,12 +6,14 @@ Langevin steps and more learning steps per window, which reaches a better
 fit in far less time (measurements in docs/performance.md, "Time to quality").
 
 A preset gives values for three groups: ``model`` (ModelConfig), ``train``
-(TrainConfig) and ``data`` (frame size and count). Command-line options
-override it.
+(TrainConfig) and ``data`` (frame size and count). ``resolve_config`` applies a
+size and overrides to a preset; the command line, the benchmarks and the tests
+all go through it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from typing import Any
 
 from dyngen.errors import UsageError
@@ -46,20 +48,17 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 7000, "window": 150, "sigma": 0.5, "langevin_steps": 15, "learn_steps": 1},
         "data": {"size": 128, "frames": 150},
     },
-    # A slower laptop (about 0.7 s per epoch on one core against 1.7 for cpu-texture, which fits better): CPU_NET,
-    # 3 Langevin + 4 Adam steps per window, one window for the whole clip (so BatchNorm's statistics in learning
-    # are those synthesis uses; README, "How it works"), and a transition MLP 128 wide:
-    # with the paper's 20, synthesized fire moved 0.67x the clip (its states stepped 0.11 against 0.16 inferred).
+    # A slower laptop (2.5x faster per epoch than cpu-texture, which fits better): CPU_NET, 3 Langevin + 4 Adam
+    # steps per window, one window for the whole clip (so BatchNorm's statistics in learning are those synthesis
+    # uses; README, "Where dyngen departs"), and a transition MLP 128 wide, which moves as much as the clip where
+    # the paper's 20 moved too little (docs/performance.md, "Presets").
     "cpu": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **CPU_NET, "transition_hidden": 128},
-        # 1500 epochs: fire's dynamics distance (3 synthesis seeds) is 3.6 after 1000 epochs, 2.8 after 1420
         "train": {"epochs": 1500, "window": 60, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 60},
     },
     # Textures on a laptop, the default of `dyngen train`: half the paper's widths, otherwise as `cpu`, with the
-    # loss-spike guard on. On fire (64x64, 60 frames, 1 thread, seed 0) it passed the paper recipe's 3000-epoch
-    # training PSNR (39.53 dB) at epoch 615, after 1058 s against the paper recipe's 22911 s, ended at 41.8 dB,
-    # and its syntheses scored better than the paper recipe's and about as well as `cpu`'s (docs/performance.md).
+    # loss-spike guard on; it passes the paper recipe's fit in a twentieth of its time (docs/performance.md).
     "cpu-texture": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **HALF_NET, "transition_hidden": 128},
         "train": {
@@ -78,9 +77,8 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 300, "window": 30, "sigma": 1.0, "langevin_steps": 3, "learn_steps": 4},
         "data": {"size": 64, "frames": 30},
     },
-    # Recovery on a laptop: 70 frames at 64x64 in one window, sigma as in the paper. 500 epochs (about 8 minutes
-    # on one core): the hidden pixels' error stops falling after 100-400 epochs and rises with longer training, as
-    # the generator overfits the visible ones (fountain/region: 3.95 at 100, 3.81 at 400, 4.60 at 1200 epochs).
+    # Recovery on a laptop: 70 frames at 64x64 in one window, sigma as in the paper; 500 epochs, because longer
+    # training overfits the visible pixels and the hidden ones get worse (docs/recovery.md).
     "cpu-recovery": {
         "model": {"state_dim": 100, "noise_dim": 100, "appearance_dim": 0, **CPU_NET},
         "train": {"epochs": 500, "window": 70, "sigma": 0.5, "langevin_steps": 3, "learn_steps": 4},
@@ -108,3 +106,74 @@ def get_preset(name: str) -> dict[str, dict[str, Any]]:
     if name not in PRESETS:
         raise UsageError(f"unknown preset '{name}'; allowed: {', '.join(PRESETS)}")
     return {group: dict(values) for group, values in PRESETS[name].items()}
+
+
+@dataclass
+class Resolved:
+    """A preset with a size and overrides applied: the model and training configs and the data settings."""
+
+    model: Any  # ModelConfig
+    train: Any  # TrainConfig
+    data: dict[str, Any]  # size (S or (H, W)), frames
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {"model": self.model.to_dict(), "train": self.train.to_dict(), "data": dict(self.data)}
+
+
+def config_classes() -> dict[str, type]:
+    """The config dataclass of each group a preset sets."""
+    from dyngen.algorithms.abptt import TrainConfig
+    from dyngen.models.dynamic_generator import ModelConfig
+
+    return {"model": ModelConfig, "train": TrainConfig}
+
+
+def resolve_config(
+    preset: str,
+    *,
+    size: int | tuple[int, int] | None = None,
+    frames: int | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Resolved:
+    """The preset's settings, with a frame size, a frame count and overrides of any model or training field.
+
+    Args:
+        preset: a name in ``PRESETS``.
+        size: the frame size, S or (H, W) (default: the preset's).
+        frames: frames per video (default: the preset's).
+        overrides: ``{field: value}`` for fields of ``ModelConfig`` or ``TrainConfig`` (each name is in one).
+
+    Returns:
+        The validated configs (UsageError for an unknown field or a value out of its range).
+    """
+    cfg = get_preset(preset)
+    classes = config_classes()
+    for key, value in (overrides or {}).items():
+        group = next((g for g, c in classes.items() if key in {f.name for f in fields(c)}), None)
+        if group is None:
+            known = sorted(f.name for c in classes.values() for f in fields(c))
+            raise UsageError(f"unknown setting '{key}'; allowed: {', '.join(known)}")
+        cfg[group][key] = value
+    if size is not None:
+        cfg["data"]["size"] = size
+    if frames is not None:
+        cfg["data"]["frames"] = frames
+    s = cfg["data"]["size"]
+    cfg["model"]["height"], cfg["model"]["width"] = (s, s) if isinstance(s, int) else s
+    return Resolved(classes["model"].from_dict(cfg["model"]), classes["train"].from_dict(cfg["train"]), cfg["data"])
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["KEY=VALUE", ...]`` -> ``{KEY: value}``, each value typed like its field (for ``resolve_config``)."""
+    classes = config_classes()
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep:
+            raise UsageError(f"'{pair}': a setting is KEY=VALUE")
+        cls = next((c for c in classes.values() if key in {f.name for f in fields(c)}), None)
+        if cls is None:
+            known = sorted(f.name for c in classes.values() for f in fields(c))
+            raise UsageError(f"unknown setting '{key}'; allowed: {', '.join(known)}")
+        out[key] = cls.parse(key, text)
+    return out

@@ -7,7 +7,7 @@ each step is
 
 The dynamic generator's posterior energy over one window is
 
-    E = 1/(2 sigma^2) sum_{t, observed pixels} (x_t - G(s_t, a))^2
+    E = 1/(2 sigma^2) sum_{t, observed pixels} (x_t - G(s_t, a, x_{t-1}))^2
         + 1/2 ||xi||^2 + 1/2 ||s_0||^2 + 1/2 ||a||^2
 
 with the states s_t unrolled through the learned transition F (gradients flow
@@ -18,7 +18,7 @@ An optional ``energy_scale`` multiplies the likelihood term; 1 is the posterior.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -26,6 +26,21 @@ from dyngen.models.dynamic_generator import DynamicGenerator
 
 Latents = dict[str, torch.Tensor]
 Noise = Callable[[torch.Tensor], torch.Tensor]  # like -> N(0, I) of its shape
+LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
+
+
+def gaussian_noise(generator: torch.Generator | None = None) -> Noise:
+    """Draws N(0, I) shaped like a given tensor, from ``generator``."""
+    return lambda v: torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype)
+
+
+def langevin_update(z: Latents, grads: Sequence[torch.Tensor], *, step_size: float, noise: Noise) -> Latents:
+    """One Langevin move of every latent: ``z - delta^2 / 2 * dE/dz + delta * eps`` (``grads`` in ``z``'s order)."""
+    out = {}
+    for (k, v), g in zip(z.items(), grads, strict=True):
+        v = v.detach()
+        out[k] = v - 0.5 * step_size**2 * g + step_size * noise(v)
+    return out
 
 
 def langevin(
@@ -34,43 +49,28 @@ def langevin(
     *,
     steps: int,
     step_size: float,
+    noise: Noise | None = None,
     generator: torch.Generator | None = None,
-    randn: Noise | None = None,
-    backward: bool = False,
 ) -> Latents:
     """Run ``steps`` Langevin steps on the latents ``z`` under ``energy``.
 
     Args:
         energy: maps latents to a scalar energy (the negative log posterior).
-        z: named latent tensors; only these receive gradients.
+        z: named latent tensors; only these are differentiated (nothing else accumulates a gradient).
         steps: number of Langevin steps (l in the paper).
         step_size: delta in the paper.
-        generator: source of the injected noise; the same state gives the same chain.
-        randn: draws the injected noise for a tensor like the one given (default: from ``generator``);
+        noise: draws the injected N(0, I) for a tensor like the one given (default: from ``generator``);
             data-parallel training passes ``Shard.randn``.
-        backward: differentiate with ``energy.backward()`` instead of with respect to the latents only, so
-            that every parameter that requires a gradient also accumulates ``dE/dparam`` at each step's
-            starting latents (ABPTT's ``fuse_learning`` runs its last step so).
+        generator: the source of the default noise; the same state gives the same chain.
 
     Returns:
         The updated latents, detached.
     """
-    names = list(z)
+    noise = noise or gaussian_noise(generator)
     for _ in range(steps):
-        leaves = {k: z[k].detach().requires_grad_(True) for k in names}
-        if backward:
-            energy(leaves).backward()
-            grads = [leaves[k].grad for k in names]
-        else:
-            grads = torch.autograd.grad(energy(leaves), [leaves[k] for k in names])
-        z = {}
-        for k, g in zip(names, grads):
-            v = leaves[k].detach()
-            if randn is None:
-                eps = torch.randn(v.shape, generator=generator, device=v.device, dtype=v.dtype)
-            else:
-                eps = randn(v)
-            z[k] = v - 0.5 * step_size**2 * g + step_size * eps
+        leaves = {k: v.detach().requires_grad_(True) for k, v in z.items()}
+        grads = torch.autograd.grad(energy(leaves), list(leaves.values()))
+        z = langevin_update(leaves, grads, step_size=step_size, noise=noise)
     return {k: v.detach() for k, v in z.items()}
 
 
@@ -84,42 +84,38 @@ def reconstruction_error(
     return diff.sum()
 
 
-def posterior_energy(
-    model: DynamicGenerator,
-    frames: torch.Tensor,
-    z: Latents,
-    *,
-    sigma: float,
-    s_prev: torch.Tensor | None = None,
-    appearance: torch.Tensor | None = None,
-    observed: torch.Tensor | None = None,
-    energy_scale: float = 1.0,
-    record: dict[str, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """The energy of one window's latents.
-
-    Args:
-        model: the dynamic generator.
-        frames: ``(B, T, 3, H, W)`` the window's observed frames.
-        z: latents being sampled: ``noise (B, T, k)`` always, ``s0 (B, d)`` in the
-            first window, ``appearance (B, c)`` when the model has it.
-        sigma: the observation noise's standard deviation.
-        s_prev: ``(B, d)`` the carried state when ``s0`` is not in ``z`` (a constant).
-        appearance: ``(B, c)`` a fixed appearance when it is not in ``z``.
-        observed: ``(B, T, 1, H, W)`` weights, 1 = observed.
-        energy_scale: multiplies the likelihood term (1 = the true posterior).
-        record: when given, receives ``"error"``, the reconstruction error (``reconstruction_error``).
-
-    Returns:
-        The scalar energy.
-    """
-    s0 = z.get("s0", s_prev)
-    a = z.get("appearance", appearance)
-    recon, _ = model(s0, z["noise"], a)
-    error = reconstruction_error(frames, recon, observed)
-    if record is not None:
-        record["error"] = error
+def posterior_energy(error: torch.Tensor, z: Latents, *, sigma: float, energy_scale: float = 1.0) -> torch.Tensor:
+    """``energy_scale / (2 sigma^2) * error + 1/2 sum ||z||^2``: the energy of latents ``z`` whose rendering has
+    the reconstruction ``error`` (``reconstruction_error``)."""
     energy = energy_scale / (2 * sigma**2) * error
     for v in z.values():
         energy = energy + 0.5 * v.square().sum()
     return energy
+
+
+def window_error(
+    model: DynamicGenerator,
+    frames: torch.Tensor,
+    z: Latents,
+    *,
+    s_prev: torch.Tensor | None = None,
+    previous: torch.Tensor | None = None,
+    appearance: torch.Tensor | None = None,
+    observed: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The reconstruction error of one window's latents.
+
+    Args:
+        model: the dynamic generator.
+        frames: ``(B, T, 3, H, W)`` the window's observed frames.
+        z: ``noise (B, T, k)`` always, ``s0 (B, d)`` in the first window, ``appearance (B, c)`` when sampled.
+        s_prev: ``(B, d)`` the carried state when ``s0`` is not in ``z`` (a constant).
+        previous: ``(B, 3, H, W)`` the frame before the window, for emissions that read it (a constant).
+        appearance: ``(B, c)`` a fixed appearance when it is not in ``z``.
+        observed: ``(B, T, 1, H, W)`` weights, 1 = observed.
+
+    Returns:
+        The scalar ``sum over observed values of (x - G(F(s, xi), a))^2``.
+    """
+    recon, _ = model(z.get("s0", s_prev), z["noise"], z.get("appearance", appearance), previous)
+    return reconstruction_error(frames, recon.to(frames.dtype), observed)

@@ -30,8 +30,8 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.io.grid import save_frame_grid
     from dyngen.io.mosaic import mosaic
     from dyngen.io.video import to_uint8, write_video, write_videos
+    from dyngen.runs.checkpoint import load_trained
     from dyngen.tasks.animate import animate
-    from dyngen.tasks.checkpoint import load_trained
 
     cfg = encode_config(args)
     trained = load_trained(args.run, resolve_device(args.device))

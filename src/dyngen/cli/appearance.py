@@ -41,8 +41,8 @@ def run(args: argparse.Namespace, trained: Any) -> tuple[dict, list[str]]:
 
     from dyngen.io.mosaic import mosaic, save_mosaic_png
     from dyngen.io.video import to_uint8, write_video, write_videos
+    from dyngen.runs.checkpoint import Trained
     from dyngen.tasks import appearance as tasks
-    from dyngen.tasks.checkpoint import Trained
 
     if not isinstance(trained, Trained):
         raise UsageError(

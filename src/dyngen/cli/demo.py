@@ -25,7 +25,7 @@ def command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     cfg = resolve(args)
     t0 = time.perf_counter()
-    observed = ripples(cfg["data"]["frames"], cfg["data"]["size"], seed=args.seed)
+    observed = ripples(cfg.data["frames"], cfg.data["size"], seed=args.seed)
     args.out = out / "run"
     trained = run_training(args, observed[None], ["ripples"], data_info={"source": "procedural ripples"}, desc="demo")
     t = observed.shape[0]

@@ -5,50 +5,36 @@ from __future__ import annotations
 import argparse
 
 from dyngen.cli import HelpFormatter, add_common, emit
+from dyngen.cli.options import add_config_options, config_overrides
 
 
 def add_encode_options(p: argparse.ArgumentParser, *, steps_flag: str = "--steps", steps: int = 300) -> None:
-    """Options of frozen-model Langevin inference (``dyngen.tasks.encode.EncodeConfig``)."""
-    g = p.add_argument_group("inference (Langevin with the model frozen)")
-    g.add_argument(
-        steps_flag, dest="steps", type=int, default=steps, help="Langevin steps (a fifth sampling, then annealing)"
-    )
-    g.add_argument("--step-size", type=float, default=None, help="Langevin step delta (default: from the run)")
-    g.add_argument("--restarts", type=int, default=4, help="chains per input; the lowest energy wins")
-    g.add_argument(
-        "--init",
-        default="nearest",
-        choices=("nearest", "prior"),
-        help="start from the nearest training latents or N(0,I)",
-    )
-    g.add_argument("--sigma", type=float, default=None, help="observation noise in the energy (default: the run's)")
+    """Options of frozen-model Langevin inference (``dyngen.algorithms.inference.EncodeConfig``)."""
+    from dyngen.algorithms.inference import EncodeConfig
+
+    add_config_options(p, EncodeConfig, defaults={"steps": steps}, flags={"steps": steps_flag})
+    p.set_defaults(encode_steps_default=steps)
 
 
 def encode_config(args: argparse.Namespace):
-    from dyngen.tasks.encode import EncodeConfig
+    from dyngen.algorithms.inference import EncodeConfig
 
-    cfg = EncodeConfig(steps=args.steps, step_size=args.step_size, restarts=args.restarts, sigma=args.sigma,
-                       init=args.init)  # fmt: skip
-    cfg.check()
-    return cfg
+    return EncodeConfig(**{"steps": args.encode_steps_default, **config_overrides(args, EncodeConfig)})
 
 
 def command(args: argparse.Namespace) -> int:
-    import torch
-
-    from dyngen.algorithms.abptt import psnr_from_mse
     from dyngen.device import resolve_device
-    from dyngen.io.video import to_uint8, video_fps, write_video
+    from dyngen.evaluate.metrics import psnr_from_mse
+    from dyngen.io.video import to_tensor, to_uint8, video_fps, write_video
+    from dyngen.runs.checkpoint import load_trained
     from dyngen.tasks.appearance import read_model_video
-    from dyngen.tasks.checkpoint import load_trained
     from dyngen.tasks.encode import encode, save_latents
 
     cfg = encode_config(args)
     trained = load_trained(args.run, resolve_device(args.device))
     video = read_model_video(trained, args.video, args.frames)
     enc = encode(trained, video, config=cfg, seed=args.seed)
-    x = torch.from_numpy(video).permute(0, 3, 1, 2).float().div(127.5).sub(1)[None]
-    psnr = psnr_from_mse(float(enc.mse(x)[0]))
+    psnr = psnr_from_mse(float(enc.mse(to_tensor(video)[None])[0]))
     a = enc.appearance[0].cpu()
     summary: dict = {"video": args.video, "frames": int(video.shape[0]), "psnr": round(psnr, 3),
                      "energy": float(enc.energy[0]), "appearance": [round(v, 6) for v in a.tolist()]}  # fmt: skip

@@ -43,7 +43,7 @@ def read_synthesized(path: str | Path, sample: int) -> np.ndarray:
 def read_observed(path: str | Path, *, size, frames: int | None, start: int) -> np.ndarray:
     """The observed video as uint8 ``(T, H, W, 3)``: a video source, or a run directory's training video."""
     from dyngen.io.video import read_video, resize
-    from dyngen.run import CONFIG, Run
+    from dyngen.runs.directory import CONFIG, Run
 
     p = Path(path)
     if p.is_dir() and (p / CONFIG).is_file():

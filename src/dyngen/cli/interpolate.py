@@ -13,7 +13,7 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
     from dyngen.io.grid import save_frame_grid, stack_rows
     from dyngen.io.video import to_uint8, write_video
-    from dyngen.tasks.checkpoint import load_trained
+    from dyngen.runs.checkpoint import load_trained
     from dyngen.tasks.interpolate import interpolate_appearance
 
     cfg = encode_config(args)

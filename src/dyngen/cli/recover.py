@@ -16,33 +16,32 @@ def _outputs(path: Path) -> tuple[Path, Path]:
 
 
 def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
-    from dyngen.algorithms.abptt import TrainConfig
+    from dyngen.evaluate.recovery import hidden_metrics
     from dyngen.io.grid import save_frame_grid, side_by_side
-    from dyngen.io.masks import resolve_mask
-    from dyngen.io.video import read_video, video_fps, write_video
-    from dyngen.models.dynamic_generator import ModelConfig
-    from dyngen.tasks.recover import hidden_metrics, occluded_view, recover
+    from dyngen.io.masks import occluded_view, resolve_mask
+    from dyngen.io.video import read_video, to_tensor, to_uint8, video_fps, write_video
+    from dyngen.tasks.recover import recover
 
     cfg = resolve(args)
     out = Path(args.out)
     compare, default_run = _outputs(out)
     run_dir = Path(args.run) if args.run else default_run
-    video = read_video(
-        args.video, size=cfg["data"]["size"], frames=cfg["data"]["frames"], start=args.start, fps=args.fps
-    )
+    video = read_video(args.video, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps)
     missing = resolve_mask(args.mask, frames=video.shape[0], size=video.shape[1:3], seed=args.seed)
-    mc, tc = ModelConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"])
-    with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
+    epochs = cfg.train.epochs
+    with graceful_stop() as stop, progress(epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
         result = recover(
-            video, missing, method=args.method, run_dir=run_dir, model_config=mc, train_config=tc,
+            to_tensor(video), missing, method=args.method, run_dir=run_dir, model_config=cfg.model,
+            train_config=cfg.train,
             lds_state_dim=args.state_dim, residual=args.residual, hidden_frames=args.hidden_frames,
             device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit),
             stop=stop,
         )  # fmt: skip
     fps = args.fps or video_fps(args.video)
-    paths = {"output": write_video(out, result.recovered, fps=fps)}
-    views = [occluded_view(video, missing), result.recovered]
+    recovered = to_uint8(result.recovered)
+    paths = {"output": write_video(out, recovered, fps=fps)}
+    views = [occluded_view(video, missing), recovered]
     labels = ["input (hidden = black)", "recovered" if with_truth else "object removed"]
     if with_truth:
         views.append(video)
@@ -57,7 +56,7 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     if result.run is not None:
         lines.append(f"{'run':>10}: {result.run}")
     if with_truth:
-        m = hidden_metrics(result.recovered, video, missing)
+        m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written
         summary.update(m)
         lines.append(
             "nothing hidden: no recovery metrics"

@@ -11,7 +11,7 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
     from dyngen.evaluate.table import format_table, json_safe
     from dyngen.io.video import read_video
-    from dyngen.run import Run
+    from dyngen.runs.directory import Run
     from dyngen.tasks.report import build_report
 
     against = None

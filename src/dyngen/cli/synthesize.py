@@ -24,16 +24,16 @@ def write_comparison(path: str | Path, observed, videos, *, labels: list[str], f
 def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
     from dyngen.io.video import to_uint8, write_videos
-    from dyngen.tasks.checkpoint import load_run
-    from dyngen.tasks.lds import synthesize_any
+    from dyngen.runs.checkpoint import load
+    from dyngen.tasks.synthesize import synthesize_run
 
-    trained = load_run(args.run, resolve_device(args.device))  # a dynamic generator's or an LDS run
+    trained = load(args.run, resolve_device(args.device))  # a dynamic generator's or an LDS run
     if appearance.wanted(args):  # --appearance, --motion-from, --grid, --grid-video
         emit(args, *appearance.run(args, trained))
         return 0
     if args.out is None:
         raise UsageError("--out is required (--grid and --grid-video alone need a run with appearance vectors)")
-    videos = synthesize_any(
+    videos = synthesize_run(
         trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start or "inferred", video=args.video,
         noise_scale=args.noise_scale, noise=args.noise,
     )  # fmt: skip

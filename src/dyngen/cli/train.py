@@ -12,81 +12,41 @@ from typing import Any
 
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.cli import HelpFormatter, add_common, emit, parse_size
+from dyngen.cli.options import add_config_options, config_overrides
 from dyngen.errors import Interrupted, UsageError
-from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.presets import PRESETS, get_preset
-
-# CLI flag -> (group, config key, type, help)
-OVERRIDES: dict[str, tuple[str, str, type, str]] = {
-    "--epochs": ("train", "epochs", int, "training epochs"),
-    "--window": ("train", "window", int, "frames per truncation window (T_c)"),
-    "--batch-size": ("train", "batch_size", int, "videos per batch (0 = all)"),
-    "--sigma": ("train", "sigma", float, "observation noise sigma"),
-    "--langevin-steps": ("train", "langevin_steps", int, "Langevin steps per window (l)"),
-    "--step-size": ("train", "step_size", float, "Langevin step size (delta)"),
-    "--learn-steps": ("train", "learn_steps", int, "Adam steps per window"),
-    "--lr": ("train", "lr", float, "Adam learning rate"),
-    "--lr-final": ("train", "lr_final", float, "lr at the last epoch as a fraction of --lr (cosine; 1 = constant)"),
-    "--energy-scale": ("train", "energy_scale", float, "multiplier of the likelihood in Langevin (1 = posterior)"),
-    "--spike-factor": ("train", "spike_factor", float, "roll back an epoch whose loss jumps this many times (0 = off)"),
-    "--checkpoint-every": ("train", "checkpoint_every", int, "epochs between checkpoints"),
-    "--preview-every": ("train", "preview_every", int, "epochs between preview grids (0 = none)"),
-    "--precision": ("train", "precision", str, "tf32, fp32 or bf16 (docs/performance.md)"),
-    "--checkpoint-activations": ("train", "checkpoint_activations", bool, "recompute generator blocks in backward"),
-    "--fuse-learning": ("train", "fuse_learning", bool, "the last Langevin pass also learns (faster, not exact)"),
-    "--compile-transition": ("train", "compile_transition", bool, "torch.compile the transition (for GPUs)"),
-    "--state-dim": ("model", "state_dim", int, "state dimension d"),
-    "--noise-dim": ("model", "noise_dim", int, "noise dimension k"),
-    "--appearance-dim": ("model", "appearance_dim", int, "appearance dimension c (0 = none)"),
-    "--transition": ("model", "transition", str, "nonlinear or linear"),
-    "--transition-activation": ("model", "transition_activation", str, "relu (the paper's) or leaky_relu"),
-    "--transition-width": ("model", "transition_hidden", int, "width of the transition MLP's hidden layers"),
-    "--width": ("model", "base_channels", int, "generator width: channels of the last hidden layer (paper: 64)"),
-    "--max-width": ("model", "max_channels", int, "generator width cap (paper: 512)"),
-    "--norm": ("model", "norm", str, "batch, group or none"),
-}
+from dyngen.models.dynamic_generator import ModelConfig
+from dyngen.presets import PRESETS, Resolved, get_preset, resolve_config
 
 
-def add_data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=parse_size, default=None, help="frame size S or HxW (default: from the preset)")
-    p.add_argument("--frames", type=int, default=None, help="frames per video (default: from the preset)")
-    p.add_argument("--start", type=int, default=0, help="first frame to use")
-    p.add_argument("--fps", type=float, default=None, help="resample videos to this frame rate (default: keep)")
+def add_data_options(p: argparse.ArgumentParser, preset: dict[str, Any]) -> None:
+    g = p.add_argument_group("data")
+    data, name = preset["data"], preset["name"]
+    g.add_argument("--size", type=parse_size, default=None, help=f"frame size S or HxW ({name}: {data['size']})")
+    g.add_argument("--frames", type=int, default=None, help=f"frames per video ({name}: {data['frames']})")
+    g.add_argument("--start", type=int, default=0, help="first frame to use")
+    g.add_argument("--fps", type=float, default=None, help="resample videos to this frame rate (default: keep)")
 
 
 def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu-texture") -> None:
-    p.add_argument("--preset", default=default_preset, help=f"settings to start from; one of: {', '.join(PRESETS)}")
-    add_data_options(p)
+    """``--preset``, the data options and a flag for every model and training setting (``dyngen.cli.options``)."""
+    preset = {**get_preset(default_preset), "name": default_preset}
+    p.add_argument("--preset", default=default_preset, help=f"settings to start from; one of: {', '.join(PRESETS)} "
+                   "(their values: dyngen presets NAME)")  # fmt: skip
+    add_data_options(p, preset)
     p.add_argument(
         "--time-limit", type=float, default=None, help="stop (with a checkpoint) after this many minutes of training"
     )
-    for flag, (_, _, typ, text) in OVERRIDES.items():
-        if typ is bool:
-            p.add_argument(flag, action="store_const", const=True, default=None, help=f"{text} (default: off)")
-        else:
-            p.add_argument(flag, type=typ, default=None, help=f"{text} (default: from the preset)")
+    add_config_options(p, ModelConfig, defaults=preset["model"], source=default_preset)
+    add_config_options(p, TrainConfig, defaults=preset["train"], source=default_preset)
 
 
-def resolve(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """The preset's settings with the command-line overrides applied."""
-    from dyngen.tasks.train import check_train_config
-
-    cfg = get_preset(args.preset)
-    for flag, (group, key, _, _) in OVERRIDES.items():
-        value = getattr(args, flag[2:].replace("-", "_"), None)
-        if value is not None:
-            cfg[group][key] = value
-    if args.size is not None:
-        cfg["data"]["size"] = args.size
-    if args.frames is not None:
-        cfg["data"]["frames"] = args.frames
+def resolve(args: argparse.Namespace) -> Resolved:
+    """The preset's settings with the command-line overrides applied, validated before any video is read."""
+    overrides = config_overrides(args, ModelConfig, TrainConfig)
     if getattr(args, "seed", None) is not None:
-        cfg["train"]["seed"] = args.seed
-    size = cfg["data"]["size"]
-    cfg["model"]["height"], cfg["model"]["width"] = (size, size) if isinstance(size, int) else size
-    DynamicGenerator(ModelConfig.from_dict(cfg["model"]))  # fail on impossible settings before reading any video
-    check_train_config(TrainConfig.from_dict(cfg["train"]))
-    check_data_options(cfg["data"]["frames"], args)
+        overrides["seed"] = args.seed
+    cfg = resolve_config(args.preset, size=args.size, frames=args.frames, overrides=overrides)
+    check_data_options(cfg.data["frames"], args)
     return cfg
 
 
@@ -198,13 +158,12 @@ def init_distributed(args: argparse.Namespace) -> bool:
 
 def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_info=None, desc: str = "train"):
     """Train (or resume) with a progress bar and graceful Ctrl-C; returns the trained run."""
-    from dyngen.tasks.train import train
+    from dyngen.runs.trainer import train
 
     cfg = resolve(args)
-    mc, tc = ModelConfig.from_dict(cfg["model"]), TrainConfig.from_dict(cfg["train"])
-    with graceful_stop() as stop, progress(tc.epochs, 0, args.quiet, desc) as cb:
+    with graceful_stop() as stop, progress(cfg.train.epochs, 0, args.quiet, desc) as cb:
         trained = train(
-            args.out, frames, names=names, model_config=mc, train_config=tc, missing=missing,
+            args.out, frames, names=names, model_config=cfg.model, train_config=cfg.train, missing=missing,
             data_info={**(data_info or {}), "preset": args.preset}, device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit), stop=stop,
             distributed=getattr(args, "distributed", False),
@@ -218,7 +177,7 @@ def lds_command(args: argparse.Namespace) -> int:
     import torch
 
     from dyngen.io.dataset import load_videos
-    from dyngen.tasks.lds import train_lds
+    from dyngen.runs.lds import train_lds
 
     if args.resume:
         raise UsageError("an LDS run is fitted in one go and cannot be resumed; --resume is for --model dg")
@@ -243,8 +202,8 @@ def lds_command(args: argparse.Namespace) -> int:
 
 def command(args: argparse.Namespace) -> int:
     from dyngen.io.dataset import load_videos
-    from dyngen.run import Run
-    from dyngen.tasks.train import resume
+    from dyngen.runs.directory import Run
+    from dyngen.runs.trainer import resume
 
     if args.model == "lds":
         return lds_command(args)
@@ -266,7 +225,7 @@ def command(args: argparse.Namespace) -> int:
             raise UsageError("give at least one video (or a folder of videos) to train on")
         cfg = resolve(args)
         frames, names = load_videos(
-            args.videos, size=cfg["data"]["size"], frames=cfg["data"]["frames"], start=args.start, fps=args.fps
+            args.videos, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps
         )
         info = {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps}
         trained = run_training(args, frames, names, data_info=info)

@@ -296,6 +296,11 @@ def _pixel_mask(mask: torch.Tensor | np.ndarray, shape: torch.Size) -> torch.Ten
     return m
 
 
+def psnr_from_mse(mse: float, peak: float = 2.0) -> float:
+    """PSNR in dB of a mean squared error, for data of range ``peak`` (2 on the [-1, 1] scale, 255 on 0..255)."""
+    return 10 * math.log10(peak**2 / mse) if mse > 0 else math.inf
+
+
 def psnr(a: Video, b: Video, mask: torch.Tensor | np.ndarray | None = None) -> float:
     """Peak signal-to-noise ratio in dB on the 0..255 scale (data range 255).
 
@@ -313,8 +318,7 @@ def psnr(a: Video, b: Video, mask: torch.Tensor | np.ndarray | None = None) -> f
     err = ((a.double() - b.double()) * PIXEL).square()
     if mask is not None:
         err = err.permute(0, 2, 3, 1)[_pixel_mask(mask, a.shape)]  # (n, 3)
-    mse = float(err.mean())
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
+    return psnr_from_mse(float(err.mean()), peak=255.0)
 
 
 def _gaussian_band(n: int, size: int, sigma: float) -> torch.Tensor:

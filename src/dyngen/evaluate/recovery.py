@@ -9,15 +9,15 @@ over every channel of every hidden pixel.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from dyngen.errors import MaskError
+from dyngen.evaluate.metrics import psnr_from_mse
 
 
 def _hidden_diff(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
-    """Differences ``recovered - truth`` on the 0..255 scale at the hidden pixels, flat ``(n * C,)``."""
+    """Differences ``recovered - truth`` on the 0..255 scale at the pixels where ``missing`` is True, flat
+    ``(n * C,)``."""
     if recovered.shape != truth.shape or recovered.ndim != 4:
         raise MaskError(f"recovered {tuple(recovered.shape)} and truth {tuple(truth.shape)} must both be (T, C, H, W)")
     t, _, h, w = truth.shape
@@ -31,6 +31,11 @@ def _hidden_diff(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Te
     return diff.permute(0, 2, 3, 1)[missing.to(diff.device).bool()].reshape(-1)
 
 
+def mean_abs_error(a: torch.Tensor, b: torch.Tensor, where: torch.Tensor) -> float:
+    """Mean ``|a - b|`` on the 0..255 scale over the pixels (all channels) where ``where (T, H, W)`` is True."""
+    return float(_hidden_diff(a, b, where).abs().mean())
+
+
 def recovery_error(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Tensor) -> float:
     """Mean ``|recovered - truth|`` over the hidden pixels (all channels), on the 0..255 scale.
 
@@ -42,7 +47,7 @@ def recovery_error(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.
     Returns:
         the mean absolute error in gray levels.
     """
-    return float(_hidden_diff(recovered, truth, missing).abs().mean())
+    return mean_abs_error(recovered, truth, missing)
 
 
 def hidden_psnr(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Tensor) -> float:
@@ -56,5 +61,16 @@ def hidden_psnr(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Ten
     Returns:
         the PSNR in dB; ``inf`` for a perfect recovery.
     """
-    mse = float(_hidden_diff(recovered, truth, missing).pow(2).mean())
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+    return psnr_from_mse(float(_hidden_diff(recovered, truth, missing).pow(2).mean()), peak=255.0)
+
+
+def hidden_metrics(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Tensor) -> dict[str, float]:
+    """``error`` (``recovery_error``), ``psnr`` (``hidden_psnr``) and the ``hidden_fraction`` of the pixels; only
+    the fraction (0) when nothing is hidden. Videos ``(T, 3, H, W)`` in [-1, 1]."""
+    if not bool(missing.any()):
+        return {"hidden_fraction": 0.0}
+    return {
+        "error": recovery_error(recovered, truth, missing),
+        "psnr": hidden_psnr(recovered, truth, missing),
+        "hidden_fraction": float(missing.float().mean()),
+    }

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dyngen.errors import DyngenError
+from dyngen.io.atomic import atomic_path
 
 
 def _fit_height(v: np.ndarray, h: int) -> np.ndarray:
@@ -62,13 +63,9 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
 
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}.png")
     try:
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DyngenError(f"{p}: cannot write the image ({e.strerror or e})") from None
+        with atomic_path(p, what="image", suffix=".png", durable=False) as tmp:
+            fig.savefig(tmp, dpi=100)
     finally:
         plt.close(fig)
     return p

@@ -282,3 +282,10 @@ def save_mask(path: str | os.PathLike, missing: torch.Tensor) -> Path:
 def observed_weights(missing: torch.Tensor | None) -> torch.Tensor | None:
     """``missing (N, T, H, W)`` bool -> ``observed (N, T, 1, H, W)`` float weights."""
     return None if missing is None else (~missing).float()[:, :, None]
+
+
+def occluded_view(video: np.ndarray, missing: torch.Tensor) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)``: the video as a model of incomplete data sees it, the hidden pixels painted black."""
+    out = video.copy()
+    out[missing.numpy().astype(bool)] = 0
+    return out

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from dyngen.errors import UsageError, VideoError
+from dyngen.io.atomic import atomic_path
 from dyngen.io.decode import IMAGE_EXTS, decode_video, read_folder, read_image, read_npy, too_few
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,31 @@ def to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 ``(T, H, W, 3)`` -> float32 ``(T, 3, H, W)`` in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).float()
     return x.permute(0, 3, 1, 2).div(127.5).sub(1.0).contiguous()
+
+
+def as_frames(video: np.ndarray | torch.Tensor, *, ndim: int) -> torch.Tensor:
+    """Frames in the library's layout: uint8 ``(..., H, W, 3)`` (array or tensor) is converted by ``to_tensor``'s
+    map, a float tensor ``(..., 3, H, W)`` in [-1, 1] is taken as it is (as float32).
+
+    Args:
+        video: the frames.
+        ndim: the number of dimensions the result must have (4 for ``(T, 3, H, W)``, 5 for ``(B, T, 3, H, W)``).
+            uint8 input with one dimension fewer gets a leading dimension of 1 (one video, one still).
+
+    Raises:
+        UsageError: another shape or dtype, naming what is accepted.
+    """
+    if isinstance(video, np.ndarray) or video.dtype == torch.uint8:
+        u = torch.as_tensor(np.asarray(video))
+        if u.dtype != torch.uint8 or u.ndim not in (ndim - 1, ndim) or u.shape[-1] != 3:
+            want = " or ".join(f"({', '.join(['B', 'T', 'H', 'W', '3'][5 - n :])})" for n in (ndim - 1, ndim))
+            raise UsageError(f"uint8 frames must be {want}, got {u.dtype} {tuple(u.shape)}")
+        u = u[None] if u.ndim == ndim - 1 else u
+        return u.movedim(-1, -3).float().div(127.5).sub(1.0)
+    if video.ndim != ndim or video.shape[-3] != 3 or not video.is_floating_point():
+        shape = ", ".join(["B", "T", "3", "H", "W"][5 - ndim :])
+        raise UsageError(f"float frames must be ({shape}) in [-1, 1], got {video.dtype} {tuple(video.shape)}")
+    return video.float()
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
@@ -188,10 +214,6 @@ def is_folder_path(path: str | os.PathLike) -> bool:
     return s.endswith(("/", os.sep)) or Path(s).suffix == ""
 
 
-def _atomic_target(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
 def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, *, fps: float = 25.0) -> Path:
     """Write uint8 ``(T, H, W, 3)`` frames (or a float tensor ``(T, 3, H, W)``) to ``path``.
 
@@ -212,8 +234,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, *, f
     if ext not in VIDEO_WRITE_EXTS:
         raise VideoError(f"{p}: cannot write '{ext}'; use one of {', '.join(VIDEO_WRITE_EXTS)} or a folder path")
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _atomic_target(p)
-    try:
+    with atomic_path(p, what="video", error=VideoError) as tmp:
         if ext == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, frames)
@@ -224,15 +245,6 @@ def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, *, f
             ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
         else:
             _write_mp4(tmp, frames, fps)
-        os.replace(tmp, p)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise VideoError(
-            f"{p}: cannot write ({e.strerror or e}); check the folder is writable and the disk has space"
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return p
 
 
@@ -261,16 +273,9 @@ def _write_png_folder(path: Path, frames: np.ndarray) -> Path:
 
     path.mkdir(parents=True, exist_ok=True)
     digits = max(4, len(str(len(frames) - 1)))
-    try:
-        for i, fr in enumerate(frames):
-            target = path / f"{i:0{digits}d}.png"
-            tmp = _atomic_target(target)
+    for i, fr in enumerate(frames):
+        with atomic_path(path / f"{i:0{digits}d}.png", what="frame", error=VideoError, durable=False) as tmp:
             Image.fromarray(fr).save(tmp, format="PNG")
-            os.replace(tmp, target)
-    except OSError as e:
-        raise VideoError(
-            f"{path}: cannot write frames ({e.strerror or e}); check the folder is writable and the disk has space"
-        ) from None
     return path
 
 
@@ -292,13 +297,7 @@ def write_videos(
     p = Path(path)
     if p.suffix.lower() == ".npy" and len(videos) > 1:
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _atomic_target(p)
-        try:
-            with open(tmp, "wb") as f:
-                np.save(f, videos)
-            os.replace(tmp, p)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            raise VideoError(f"{p}: cannot write ({e.strerror or e})") from None
+        with atomic_path(p, what="videos", error=VideoError) as tmp, open(tmp, "wb") as f:
+            np.save(f, videos)
         return [p]
     return [write_video(q, v, fps=fps) for q, v in zip(numbered_paths(p, len(videos)), videos, strict=True)]

@@ -1,8 +1,11 @@
-"""The dynamic generator: a transition F and a frame generator G.
+"""The dynamic generator: a transition F and an emission G.
 
     s_0 ~ N(0, I_d),  a ~ N(0, I_c),  xi_t ~ N(0, I_k)
     s_t = F_alpha(s_{t-1}, xi_t)
-    x_t = G_beta([a ; s_t]) + eps_t,  eps_t ~ N(0, sigma^2 I)
+    x_t = G_beta(s_t, a, x_{t-1}) + eps_t,  eps_t ~ N(0, sigma^2 I)
+
+G is any ``dyngen.models.emission.Emission``; the paper's (``"dcgan"``) reads
+``[a ; s_t]`` only.
 
 Glossary of tensor names used across dyngen:
 
@@ -11,6 +14,7 @@ Glossary of tensor names used across dyngen:
 - ``noise``: innovations ``(B, T, k)`` (xi_1..xi_T);
 - ``states``: ``(B, T, d)`` (s_1..s_T), deterministic given s0 and noise;
 - ``appearance``: ``(B, c)`` (a), one per video, or None when c = 0;
+- ``previous``: ``(B, 3, H, W)`` the frame before a stretch of time (x_{t0-1}), for emissions that read it;
 - ``observed``: a weight ``(B, T, 1, H, W)``, 1 where a pixel is seen, 0
   where it is missing (the complement of a mask, see ``dyngen.io.masks``).
 """
@@ -23,38 +27,55 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from dyngen.config import DictConfig
-from dyngen.errors import UsageError
-from dyngen.models.frame_generator import FrameGenerator
-from dyngen.models.transition import Transition
+from dyngen.config import POSITIVE_INT, DictConfig, Range, option
+from dyngen.models.emission import EMISSIONS, Emission, emission_class
+from dyngen.models.frame_generator import NORMS, check_size  # importing it registers the "dcgan" emission
+from dyngen.models.transition import ACTIVATIONS, TRANSITIONS, Transition
 
 
 @dataclass
 class ModelConfig(DictConfig):
-    """Everything needed to build a ``DynamicGenerator``."""
+    """Everything needed to build a ``DynamicGenerator`` (defaults: the paper's texture model)."""
 
     kind: ClassVar[str] = "model"
 
-    height: int = 64
-    width: int = 64
-    state_dim: int = 100  # d
-    noise_dim: int = 100  # k
-    appearance_dim: int = 0  # c; 0 disables appearance vectors
-    transition: str = "nonlinear"
-    transition_hidden: int = 20
-    transition_activation: str = "relu"  # the paper's; the CPU presets use "leaky_relu" (see models/transition.py)
-    base_channels: int = 64
-    max_channels: int = 512
-    norm: str = "batch"
+    height: int = option(64, "frame height", range=POSITIVE_INT, cli=False)
+    width: int = option(64, "frame width", range=POSITIVE_INT, cli=False)
+    state_dim: int = option(100, "state dimension d", range=POSITIVE_INT)
+    noise_dim: int = option(100, "noise dimension k", range=POSITIVE_INT)
+    appearance_dim: int = option(0, "appearance dimension c (0 = none)", range=Range(lo=0, integer=True))
+    transition: str = option("nonlinear", "the transition F: nonlinear (residual MLP) or linear", choices=TRANSITIONS)
+    transition_hidden: int = option(
+        20, "width of the transition MLP's hidden layers", range=POSITIVE_INT, flag="--transition-width"
+    )
+    transition_activation: str = option(
+        "relu", "the transition MLP's activation: relu (the paper's) or leaky_relu", choices=ACTIVATIONS
+    )
+    emission: str = option(
+        "dcgan",
+        "the emission G: how a state becomes a frame (dyngen.models.emission)",
+        choices=lambda: tuple(EMISSIONS),
+    )
+    base_channels: int = option(
+        64, "generator width: channels of the last hidden layer (paper: 64)", range=POSITIVE_INT, flag="--width"
+    )
+    max_channels: int = option(512, "generator width cap (paper: 512)", range=POSITIVE_INT, flag="--max-width")
+    norm: str = option("batch", "the generator's normalisation: batch, group or none", choices=NORMS)
+
+    def check(self) -> None:
+        super().check()
+        if self.emission == "dcgan":
+            check_size(self.height, self.width)
 
 
 class DynamicGenerator(nn.Module):
-    """The composed model. ``forward`` does no I/O and picks no device."""
+    """The composed model: the transition F (``transition``) and the emission G (``generator``).
+
+    ``forward`` does no I/O and picks no device.
+    """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
-        if config.state_dim < 1 or config.noise_dim < 1 or config.appearance_dim < 0:
-            raise UsageError("state_dim and noise_dim must be >= 1 and appearance_dim >= 0")
         self.config = config
         self.transition = Transition(
             state_dim=config.state_dim,
@@ -63,13 +84,7 @@ class DynamicGenerator(nn.Module):
             hidden=config.transition_hidden,
             activation=config.transition_activation,
         )
-        self.generator = FrameGenerator(
-            in_dim=config.appearance_dim + config.state_dim,
-            size=(config.height, config.width),
-            base_channels=config.base_channels,
-            max_channels=config.max_channels,
-            norm=config.norm,
-        )
+        self.generator: Emission = emission_class(config.emission).from_config(config)
 
     @property
     def state_dim(self) -> int:
@@ -83,27 +98,19 @@ class DynamicGenerator(nn.Module):
     def appearance_dim(self) -> int:
         return self.config.appearance_dim
 
-    def render(self, states: torch.Tensor, appearance: torch.Tensor | None = None) -> torch.Tensor:
-        """Frames from states, every frame independently, batched over all of them.
-
-        Args:
-            states: ``(B, T, d)``.
-            appearance: ``(B, c)`` or None.
-
-        Returns:
-            ``(B, T, 3, H, W)`` in [-1, 1].
-        """
-        b, t, _ = states.shape
-        z = states
-        if self.appearance_dim:
-            if appearance is None:
-                raise ValueError("this model has appearance vectors: pass appearance (B, c)")
-            z = torch.cat([appearance[:, None].expand(b, t, -1), states], dim=-1)
-        frames = self.generator(z.reshape(b * t, -1))
-        return frames.reshape(b, t, *frames.shape[1:])
+    def render(
+        self, states: torch.Tensor, appearance: torch.Tensor | None = None, previous: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Frames from states: ``states (B, T, d)``, ``appearance (B, c)`` or None, ``previous (B, 3, H, W)``
+        (the frame before the first state, for emissions that read it) -> ``(B, T, 3, H, W)`` in [-1, 1]."""
+        return self.generator(states, appearance, previous)
 
     def forward(
-        self, s0: torch.Tensor, noise: torch.Tensor, appearance: torch.Tensor | None = None
+        self,
+        s0: torch.Tensor,
+        noise: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Roll the transition from ``s0`` and render every state.
 
@@ -111,9 +118,10 @@ class DynamicGenerator(nn.Module):
             s0: ``(B, d)`` the state before the first frame.
             noise: ``(B, T, k)``.
             appearance: ``(B, c)`` or None.
+            previous: ``(B, 3, H, W)`` the frame before the first one, or None.
 
         Returns:
             ``frames (B, T, 3, H, W)`` and ``states (B, T, d)``.
         """
         states = self.transition.rollout(s0, noise)
-        return self.render(states, appearance), states
+        return self.render(states, appearance, previous), states

@@ -1,8 +1,9 @@
-"""The frame generator G_beta: one frame from one state (and appearance).
+"""The DCGAN emission (the paper's frame generator G_beta): one frame from one state and appearance.
 
-A DCGAN-style stack of transposed convolutions. The input vector
-``[a ; s_t]`` is read as a 1x1 image; every layer but the last is followed
-by a normalisation and ReLU; the last by tanh, so frames lie in [-1, 1].
+A stack of transposed convolutions. The input vector ``[a ; s_t]`` is read as
+a 1x1 image; every layer but the last is followed by a normalisation and
+ReLU; the last by tanh, so frames lie in [-1, 1]. Every frame is rendered
+independently, batched over all of them; the previous frame is not read.
 
 Layouts (the paper's, widest first):
 
@@ -22,34 +23,22 @@ Normalisation (``norm``), a deliberate departure from the reference code,
 whose BatchNorm was always in training mode, so a synthesized frame depended
 on the other frames in its batch (PAPER.md section 4, item 3):
 
-- ``"batch"`` (default): BatchNorm with batch statistics while learning (as
-  in the paper) and fixed statistics in ``eval()`` mode, which synthesis uses.
-  The fixed statistics are recomputed over all training windows at every
-  checkpoint (``dyngen.tasks.fixed_norm.recalibrate_norm``), so a synthesized frame
-  is a function of its own latents only. Measured on fire (64x64, 120 epochs):
-  29.3 dB training PSNR with BatchNorm against 20.4 without normalisation and
-  about 20 with GroupNorm, whose per-frame statistics wash out the small
-  differences between states early in learning.
+- ``"batch"`` (default): batch statistics while learning (as in the paper),
+  fixed statistics in ``eval()`` mode, which synthesis uses; they are
+  recomputed over all training windows at every checkpoint
+  (``dyngen.runs.fixed_norm``), so a synthesized frame is a function of its own
+  latents only. It learns far faster than the alternatives (README, "Where
+  dyngen departs").
 - ``"group"``: GroupNorm, statistics per frame, in learning and synthesis alike.
 - ``"none"``: no normalisation.
 
-Speed (``fast_deconv``, on by default): the layers whose input has at most
-16 pixels (up to 4x4: the first three at the paper's sizes) are computed as
-matrix products (``conv_transpose_gemm``) instead of oneDNN's strided
-deconvolution, which runs at a fraction of the matrix-product rate on such
-small inputs. The result is the same transposed convolution up to float
-rounding (relative differences about 1e-6); the parameters, and so
-checkpoints, are unchanged. On the CPU, ``fast_deconv`` also computes the
-RGB output layer, when it is a kernel-4, stride-2 layer with at least 64 input
-channels (the paper's widths), by PyTorch's own transposed convolution
-(``conv_transpose_native``) instead of oneDNN's, which runs that shape at a
-fraction of its usual rate. Measurements are in docs/performance.md.
-
-Memory (``checkpoint``, off by default): activation checkpointing. Each
-block (a transposed convolution with its normalisation and ReLU) keeps only
-its input for the backward pass and recomputes the rest there, so a window
-holds about one tensor per block instead of four, for about one more
-forward pass of compute (docs/performance.md).
+Speed (``fast_deconv``, on by default, the same result up to float rounding):
+the layers whose input has at most 16 pixels are computed as matrix products
+(``conv_transpose_gemm``), and on the CPU a wide RGB output layer by
+PyTorch's own transposed convolution (``conv_transpose_native``), where
+oneDNN is slow on those shapes. Memory (``checkpoint``, off by default):
+each block keeps only its input for the backward pass and recomputes the rest
+there. Both are measured in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -62,6 +51,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from dyngen.errors import UsageError
+from dyngen.models.emission import Emission, register_emission
 
 NORMS = ("batch", "group", "none")
 MAX_BASE = 8  # the largest base side the first layer may produce
@@ -136,12 +126,8 @@ def conv_transpose_gemm(x: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tens
 
 
 def conv_transpose_native(x: torch.Tensor, conv: nn.ConvTranspose2d) -> torch.Tensor:
-    """``conv(x)`` by PyTorch's own (im2col) transposed convolution, bypassing oneDNN.
-
-    oneDNN runs the paper's output layer (64 -> 3 channels, 32x32 -> 64x64, 30 frames) at a fraction of its
-    usual rate: 19.9 ms forward + input gradient, against 13.3 ms here (1 thread; 22.9 against 10.0 at 2
-    threads). For narrower layers oneDNN is as fast or faster, so only wide RGB output layers come here.
-    """
+    """``conv(x)`` by PyTorch's own (im2col) transposed convolution, bypassing oneDNN, which runs the paper's
+    wide RGB output layer at a fraction of its usual rate (docs/performance.md)."""
     return torch._C._nn.slow_conv_transpose2d(
         x, conv.weight, conv.kernel_size, conv.bias, conv.stride, conv.padding, conv.output_padding, conv.dilation
     )
@@ -151,11 +137,12 @@ def _gemm_ok(conv: nn.ConvTranspose2d) -> bool:
     return conv.groups == 1 and conv.dilation == (1, 1) and conv.output_padding == (0, 0)
 
 
-class FrameGenerator(nn.Module):
-    """``G``: ``(N, in_dim) -> (N, 3, H, W)`` in [-1, 1].
+class FrameGenerator(Emission):
+    """``G``: ``[a ; s_t] -> x_t``, every frame on its own (``decode``: ``(N, in_dim) -> (N, 3, H, W)`` in [-1, 1]).
 
     Args:
         in_dim: the input size, ``c + d`` (appearance plus state).
+        appearance_dim: c, the leading part of the input that is the appearance vector (0: none).
         size: ``(H, W)`` of the frames.
         base_channels: width of the layer before the output (the paper: 64).
         max_channels: cap on the widths (the paper: 512).
@@ -171,6 +158,7 @@ class FrameGenerator(nn.Module):
         *,
         in_dim: int,
         size: tuple[int, int],
+        appearance_dim: int = 0,
         base_channels: int = 64,
         max_channels: int = 512,
         norm: str = "batch",
@@ -184,7 +172,7 @@ class FrameGenerator(nn.Module):
             raise UsageError(f"unknown norm '{norm}'; allowed: {', '.join(NORMS)}")
         h, w = size
         check_size(h, w)
-        self.in_dim, self.size = in_dim, (h, w)
+        self.in_dim, self.size, self.appearance_dim = in_dim, (h, w), appearance_dim
 
         # (kernel, stride, padding) and output channels per layer, from a 1x1 input.
         def wide(count: int, first: int = 0) -> list[int]:
@@ -223,6 +211,17 @@ class FrameGenerator(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
+    @classmethod
+    def from_config(cls, config) -> FrameGenerator:
+        return cls(
+            in_dim=config.appearance_dim + config.state_dim,
+            appearance_dim=config.appearance_dim,
+            size=(config.height, config.width),
+            base_channels=config.base_channels,
+            max_channels=config.max_channels,
+            norm=config.norm,
+        )
+
     @property
     def widths(self) -> list[int]:
         """Output channels of every layer, widest first."""
@@ -241,7 +240,20 @@ class FrameGenerator(nn.Module):
                 y = layer(y)
         return y
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, states: torch.Tensor, appearance: torch.Tensor | None = None, previous: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``states (B, T, d)``, ``appearance (B, c)`` -> ``(B, T, 3, H, W)``; ``previous`` is not read."""
+        b, t, _ = states.shape
+        z = states
+        if self.appearance_dim:
+            if appearance is None:
+                raise ValueError("this model has appearance vectors: pass appearance (B, c)")
+            z = torch.cat([appearance[:, None].expand(b, t, -1), states], dim=-1)
+        frames = self.decode(z.reshape(b * t, -1))
+        return frames.reshape(b, t, *frames.shape[1:])
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
         """``(N, in_dim) -> (N, 3, H, W)``."""
         y = z[:, :, None, None]
         recompute = self.checkpoint and torch.is_grad_enabled()
@@ -251,3 +263,6 @@ class FrameGenerator(nn.Module):
             else:
                 y = self.run_block(y, first, end)
         return y
+
+
+register_emission("dcgan", FrameGenerator)

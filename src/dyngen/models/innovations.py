@@ -2,19 +2,14 @@
 
 The model's prior is xi_t ~ N(0, I) (``"prior"``, the paper's synthesis). But
 the innovations that inference finds for the training frames need not fill
-that prior: on fire (64x64, 60 frames, k = 100) their covariance has
-eigenvalues from 0 to 4.6, so fresh N(0, I) noise drives the transition in
-directions it never learned from, and the synthesized motion's distribution
-drifts from the clip's. ``"posterior"`` (the default) fits a Gaussian to the
-inferred innovations of all training frames instead, shrunk towards an
-isotropic one of the same total variance (as the LDS baseline draws its
-driving noise from its residuals' covariance). A fitted density on the
-inferred latents is the standard remedy for this "prior hole" of latent
-variable models (ex-post density estimation). Measured on the three texture
-clips (``benchmarks/textures.py``, README "Measured results"): fire's dynamics distance falls from 3.54 to
-2.95 (mean of 3 seeds; the LDS scores 3.13), boiling_water's stays at 1.6,
-flashing_light's rises from 1.97 to 2.21 while its appearance distance falls
-from 3.32 to 2.31; the copying score does not change.
+that prior (their covariance can be far from I), so fresh N(0, I) noise
+drives the transition in directions it never learned from. ``"posterior"``
+(the default) fits a Gaussian to the inferred innovations of all training
+frames instead, shrunk towards an isotropic one of the same total variance,
+as the LDS baseline draws its driving noise from its residuals' covariance:
+a fitted density on the inferred latents, the standard remedy for the "prior
+hole" of latent variable models (ex-post density estimation). Measured in the
+README, "Where dyngen departs".
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ import torch
 from dyngen.errors import UsageError
 
 NOISE_CHOICES = ("posterior", "prior")
-SHRINK = 0.2  # weight of the isotropic target; 0.1-0.3 measured alike on fire
+SHRINK = 0.2  # weight of the isotropic target (0.1-0.3 measured alike)
 
 
 @dataclass

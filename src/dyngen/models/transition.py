@@ -11,14 +11,10 @@ The residual form keeps the state near its previous value and ``tanh`` keeps
 it bounded, which is why long rollouts stay stable. Weights start as
 N(0, 0.001^2) with zero biases, as in the paper.
 
-Why leaky ReLU is offered (and the CPU presets use it): with ReLU, hidden
-units whose bias is pushed negative never fire again. Measured on
-boiling_water (cpu preset, 10 minutes): all 20 units of the second hidden
-layer died, so the MLP's output no longer depended on xi or on the state,
-s_t = tanh(s_{t-1} + b) ran to a fixed point, and a 480-frame synthesis froze
-(motion 0.08x the clip's). Runs that stayed alive had lost half of the units
-(6/20 and 10/20 left on boiling_water and the animal clips). A leaky unit
-always passes a gradient, so it can recover.
+Leaky ReLU is offered (and the CPU presets use it) because ReLU units whose
+bias is pushed negative never fire again; when a whole layer dies, the state
+no longer depends on the noise and a long synthesis freezes (README, "Where
+dyngen departs"). A leaky unit always passes a gradient, so it can recover.
 
 ``compiled`` (set for training epochs by ``TrainConfig.compile_transition``)
 runs ``rollout`` through ``torch.compile``: the whole window's unroll becomes

@@ -2,7 +2,7 @@
 
 With the model frozen, the still is the first frame of a one-frame video,
 ``x_1 = G(F(s_0, xi_1), a)``. Its latents (a, s_0, xi_1) are inferred by
-Langevin (``dyngen.tasks.encode``: annealed, restarted, started from the
+Langevin (``dyngen.algorithms.inference``: annealed, restarted, started from the
 nearest training frames), then the transition rolls forward with fresh noise:
 
     s_1 = F(s_0, xi_1);  s_t = F(s_{t-1}, xi_t), xi_t ~ N(0, I) for t >= 2;  x_t = G([a ; s_t])
@@ -18,11 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dyngen.algorithms.inference import EncodeConfig, Encoded
+from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
+from dyngen.evaluate.metrics import psnr_from_mse
+from dyngen.io.video import as_frames
+from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance
-from dyngen.tasks.checkpoint import Trained
-from dyngen.tasks.encode import EncodeConfig, Encoded, encode
-from dyngen.tasks.synthesize import synthesize
+from dyngen.tasks.encode import encode
 
 ASPECT_TOLERANCE = 0.02  # relative difference of height/width ratios accepted as the same aspect
 
@@ -58,11 +61,6 @@ def assert_unchanged(model: torch.nn.Module, snapshot: dict[str, torch.Tensor]) 
         raise RuntimeError(f"bug: the frozen model changed during animation ({', '.join(changed[:5])})")
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float((a - b).square().mean())
-    return 10 * np.log10(4.0 / mse) if mse > 0 else float("inf")
-
-
 def animate(
     trained: Trained,
     stills: torch.Tensor | np.ndarray,
@@ -79,7 +77,7 @@ def animate(
         stills: uint8 ``(B, H, W, 3)`` / ``(H, W, 3)`` or float ``(B, 3, H, W)`` in [-1, 1], at the model's size.
         frames: frames per animation (the first is the still's reconstruction).
         seed: the seed of the inference and of the fresh noise.
-        config: the inference settings (``dyngen.tasks.encode.EncodeConfig``).
+        config: the inference settings (``dyngen.algorithms.inference.EncodeConfig``).
         noise: the distribution of the fresh noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
 
     Returns:
@@ -88,17 +86,8 @@ def animate(
     require_appearance(trained, "animating a still")
     if frames < 1:
         raise UsageError(f"frames must be >= 1, got {frames}")
-    if isinstance(stills, np.ndarray) or stills.dtype == torch.uint8:
-        u = torch.as_tensor(np.asarray(stills))
-        u = u[None] if u.ndim == 3 else u
-        if u.ndim != 4 or u.shape[-1] != 3:
-            raise UsageError(f"uint8 stills must be (H, W, 3) or (B, H, W, 3), got {tuple(u.shape)}")
-        x = u.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-    else:
-        x = stills.float()
+    x = as_frames(stills, ndim=4)
     mc = trained.model.config
-    if x.ndim != 4 or x.shape[1] != 3:
-        raise UsageError(f"float stills must be (B, 3, H, W), got {tuple(x.shape)}")
     check_aspect(tuple(x.shape[2:]), (mc.height, mc.width), "the still")
     if tuple(x.shape[2:]) != (mc.height, mc.width):
         raise UsageError(f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}")
@@ -112,5 +101,5 @@ def animate(
     xi = torch.cat([latents.noise[:, :1], fresh], dim=1)
     videos = synthesize(model, frames=frames, num=b, s0=latents.s0, appearance=latents.appearance, noise=xi)
     assert_unchanged(model, snapshot)
-    psnr = [_psnr(videos[i, 0], x[i].to(videos)) for i in range(b)]
+    psnr = [psnr_from_mse(float((videos[i, 0] - x[i].to(videos)).square().mean())) for i in range(b)]
     return Animation(videos, latents, psnr)

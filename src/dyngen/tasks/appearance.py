@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dyngen.algorithms.inference import EncodeConfig
+from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
 from dyngen.models.innovations import Innovations
-from dyngen.tasks.checkpoint import Trained
-from dyngen.tasks.encode import EncodeConfig, encode, load_latents
-from dyngen.tasks.synthesize import synthesize
+from dyngen.runs.checkpoint import Trained
+from dyngen.tasks.encode import encode, load_latents
 
 RANDOM = "random"
 

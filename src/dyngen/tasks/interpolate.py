@@ -28,11 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dyngen.algorithms.inference import EncodeConfig
+from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
+from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance, resolve_appearance
-from dyngen.tasks.checkpoint import Trained
-from dyngen.tasks.encode import EncodeConfig
-from dyngen.tasks.synthesize import synthesize
 
 SPACINGS = ("even", "uniform")
 

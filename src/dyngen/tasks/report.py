@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +29,9 @@ from dyngen.evaluate.metrics import DESCRIPTIONS, motion_energy_curve, temporal_
 from dyngen.evaluate.table import TABLE_KEYS, Table, compare, format_value, json_safe
 from dyngen.io.grid import save_curve, save_frame_grid, side_by_side
 from dyngen.io.video import to_uint8, write_video
-from dyngen.tasks.checkpoint import load_run
-from dyngen.tasks.lds import TrainedLDS, load_lds, synthesize_any
+from dyngen.runs.checkpoint import load
+from dyngen.runs.lds import TrainedLDS, load_lds
+from dyngen.tasks.synthesize import synthesize_run
 
 log = logging.getLogger(__name__)
 SPECTRUM_SEGMENT = 32  # frames per Welch segment, as in temporal_spectrum_distance
@@ -75,23 +75,6 @@ def _describe(trained) -> list[str]:
     if s.get("train_seconds") is not None:
         facts.append(f"{s['train_seconds']:.3g} s of training")
     return facts
-
-
-def _loss_curve(trained, out: Path) -> Path | None:
-    """The run's loss.png copied beside the page, or a plot of metrics.jsonl; None for a closed-form fit."""
-    if isinstance(trained, TrainedLDS):
-        return None
-    target = out / "loss.png"
-    src = trained.run.path / "loss.png"
-    if src.is_file():
-        shutil.copyfile(src, target)
-        return target
-    rec = [r for r in trained.run.read_metrics() if "psnr" in r]
-    if len(rec) < 2:
-        return None
-    ep = [r["epoch"] for r in rec]
-    return save_curve(target, {"reconstruction PSNR (dB)": (ep, [r["psnr"] for r in rec])}, xlabel="epoch",
-                      ylabel="PSNR (dB), higher is better", title="training reconstruction")  # fmt: skip
 
 
 def _table_html(table: Table) -> str:
@@ -144,7 +127,7 @@ def build_report(
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "index.html").is_file())):
         raise UsageError(f"{out}: exists and is not an empty folder or an earlier report; choose another --out")
-    runs = [load_run(run, device)]  # load (and validate) before anything is written
+    runs = [load(run, device)]  # load (and validate) before anything is written
     if lds is not None:
         runs.append(load_lds(lds))
     train = runs[0].observed_frames()[0].numpy()
@@ -162,7 +145,7 @@ def build_report(
         if shape != train.shape[1:]:
             raise DyngenError(f"{trained.run.path}: frames of {shape[:2]}, the report's run has {train.shape[1:3]}")
         name = _label(trained) if _label(trained) not in videos else f"{_label(trained)} ({trained.run.path.name})"
-        videos[name] = to_uint8(synthesize_any(trained, frames=length, num=1, seed=seed)[0])
+        videos[name] = to_uint8(synthesize_run(trained, frames=length, num=1, seed=seed)[0])
         log.info("synthesized %d frames from %s", length, trained.run.path)
     table = compare(videos, observed, seed=seed)
     (out / "metrics.json").write_text(json.dumps(json_safe(table), indent=2) + "\n")
@@ -182,7 +165,7 @@ def build_report(
         spectra[lab] = ((torch.arange(len(p)) / seg).tolist(), p.clamp(min=1e-8).tolist())
     spectrum = save_curve(out / "spectrum.png", spectra, xlabel="frequency (cycles per frame)",
                           ylabel="share of temporal power", title="temporal power spectrum", logy=True)  # fmt: skip
-    loss = _loss_curve(runs[0], out)
+    loss = None if isinstance(runs[0], TrainedLDS) else runs[0].run.plot_curve(out / "loss.png")
 
     about = "".join(f"<li><b>{html.escape(_label(t))}</b> <code>{html.escape(str(t.run.path))}</code>: "
                     f"{html.escape('; '.join(_describe(t)))}</li>" for t in runs)  # fmt: skip

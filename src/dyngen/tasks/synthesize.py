@@ -1,96 +1,26 @@
-"""Synthesis: roll the learned transition forward with fresh noise and render every state.
+"""Synthesis from a trained run, of either model type (a dynamic generator or the LDS baseline).
 
-    s_0 = inferred (a training video's) or ~ N(0, I);  xi_t ~ the innovations' distribution
-    s_t = F(s_{t-1}, xi_t);  x_t = G([a ; s_t])
-
-Any number of frames (far beyond the training length) and samples. States
-are unrolled in one pass (cheap); frames are rendered in chunks so memory
-stays bounded for long videos. The same generator seed gives the same video.
+The dynamic generator's sampling is ``dyngen.algorithms.synthesis.synthesize``; this task picks the run's
+inferred s_0 (or a random one), its appearance vector and the distribution of the fresh noise. The same seed
+gives the same video.
 """
 
 from __future__ import annotations
 
 import torch
 
+from dyngen.algorithms.synthesis import synthesize
+from dyngen.baselines.lds import covariance_factor
 from dyngen.errors import UsageError
-from dyngen.models.dynamic_generator import DynamicGenerator
-from dyngen.models.innovations import Innovations
-from dyngen.tasks.checkpoint import Trained
-from dyngen.tasks.memory import check_synthesis_memory
+from dyngen.resources import check_synthesis_memory
+from dyngen.runs.checkpoint import Trained
+from dyngen.runs.lds import TrainedLDS
 
 START_CHOICES = ("inferred", "random")
 
 
-@torch.no_grad()
-def render_chunked(
-    model: DynamicGenerator, states: torch.Tensor, appearance: torch.Tensor | None, *, chunk: int = 256
-) -> torch.Tensor:
-    """``render`` in time chunks of ``chunk`` frames: ``(B, T, d) -> (B, T, 3, H, W)``, written into one tensor."""
-    out = None
-    for t0 in range(0, states.shape[1], chunk):
-        frames = model.render(states[:, t0 : t0 + chunk], appearance)
-        if out is None:
-            out = frames.new_empty((states.shape[0], states.shape[1], *frames.shape[2:]))
-        out[:, t0 : t0 + chunk] = frames
-    return out
-
-
-@torch.no_grad()
-def synthesize(
-    model: DynamicGenerator,
-    *,
-    frames: int,
-    num: int = 1,
-    s0: torch.Tensor | None = None,
-    appearance: torch.Tensor | None = None,
-    noise: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-    noise_scale: float = 1.0,
-    innovations: Innovations | None = None,
-) -> torch.Tensor:
-    """Synthesize ``num`` new videos of ``frames`` frames.
-
-    Args:
-        model: a trained dynamic generator (put in eval mode here, and restored).
-        frames: number of frames T.
-        num: number of samples B.
-        s0: ``(B, d)`` or ``(d,)`` initial states; None draws them from N(0, I).
-        appearance: ``(B, c)`` or ``(c,)``; None draws from N(0, I) when the model has appearance.
-        noise: ``(B, T, k)`` innovations to use instead of fresh draws (to share motion across rows).
-        generator: the source of every random draw; the same seed gives the same video.
-        noise_scale: multiplies the fresh innovations' deviation from their mean (1: the distribution itself).
-        innovations: the distribution of the fresh innovations (``Trained.innovations``); None is the prior N(0, I).
-
-    Returns:
-        ``(B, T, 3, H, W)`` in [-1, 1].
-    """
-    device = next(model.parameters()).device
-    cfg = model.config
-    check_synthesis_memory(num, frames, (3, cfg.height, cfg.width))
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator, device=generator.device if generator else "cpu").to(device)
-
-    s0 = randn(num, cfg.state_dim) if s0 is None else s0.to(device).expand(num, -1)
-    a = None
-    if cfg.appearance_dim:
-        a = randn(num, cfg.appearance_dim) if appearance is None else appearance.to(device).expand(num, -1)
-    if noise is None:
-        innovations = innovations or Innovations.prior(cfg.noise_dim)
-        xi = innovations.sample(num, frames, generator=generator, scale=noise_scale, device=device)
-    else:
-        xi = noise.to(device)
-    was_training = model.training
-    model.eval()
-    try:
-        states = model.transition.rollout(s0, xi)
-        return render_chunked(model, states, a)
-    finally:
-        model.train(was_training)
-
-
 def synthesize_run(
-    trained: Trained,
+    trained: Trained | TrainedLDS,
     *,
     frames: int,
     num: int = 1,
@@ -100,19 +30,20 @@ def synthesize_run(
     noise_scale: float = 1.0,
     noise: str = "posterior",
 ) -> torch.Tensor:
-    """Synthesize from a trained run.
+    """Synthesize from a trained run of either model type (``dyngen.load``).
 
     Args:
-        trained: a loaded run (``dyngen.tasks.checkpoint.load_trained``).
+        trained: a loaded run: a dynamic generator or an LDS.
         frames: frames per video.
         num: number of samples.
         seed: the seed of every random draw.
-        start: ``"inferred"`` starts from the training video's inferred s_0,
-            ``"random"`` from s_0 ~ N(0, I).
+        start: ``"inferred"`` starts from the training video's inferred s_0, ``"random"`` from s_0 ~ N(0, I)
+            (an LDS: from a Gaussian with the mean and covariance of its fitted states).
         video: which training video (name or index) gives s_0 and the appearance.
         noise_scale: multiplies the fresh innovations.
         noise: ``"posterior"`` draws the innovations from a Gaussian fitted to the inferred ones, ``"prior"`` from
-            N(0, I) (the paper's synthesis); see ``dyngen.models.innovations``.
+            N(0, I) (the paper's synthesis); see ``dyngen.models.innovations``. An LDS has only ``"posterior"``:
+            it draws its driving noise from its residuals' covariance.
 
     Returns:
         ``(num, frames, 3, H, W)`` in [-1, 1].
@@ -122,6 +53,9 @@ def synthesize_run(
     if frames < 1 or num < 1:
         raise UsageError(f"frames and num must be >= 1, got frames={frames}, num={num}")
     i = trained.video_index(video)
+    if isinstance(trained, TrainedLDS):
+        return _synthesize_lds(trained, frames=frames, num=num, seed=seed, start=start, noise_scale=noise_scale,
+                               noise=noise)  # fmt: skip
     device = next(trained.model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
     s0 = trained.chains.s0[i] if start == "inferred" else None
@@ -129,3 +63,21 @@ def synthesize_run(
     innovations = trained.innovations(noise)
     return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=a, generator=g, noise_scale=noise_scale,
                       innovations=innovations)  # fmt: skip
+
+
+def _synthesize_lds(
+    trained: TrainedLDS, *, frames: int, num: int, seed: int, start: str, noise_scale: float, noise: str
+) -> torch.Tensor:
+    if noise != "posterior":
+        raise UsageError(f"noise '{noise}' is for dynamic-generator runs; an LDS draws its driving noise from its "
+                         "fitted residual covariance (noise 'posterior')")  # fmt: skip
+    model = trained.model
+    check_synthesis_memory(num, frames, model.frame_shape, itemsize=model.A.element_size())
+    g = torch.Generator().manual_seed(seed)
+    s0 = None
+    if start == "random":
+        states = model.states.double()
+        cov = torch.cov(states.T).reshape(model.state_dim, model.state_dim)
+        draw = torch.randn(num, model.state_dim, generator=g, dtype=torch.float64)
+        s0 = (states.mean(dim=0) + draw @ covariance_factor(cov).T).to(model.A)
+    return model.synthesize(frames, num=num, generator=g, s0=s0, noise_scale=noise_scale)

@@ -72,7 +72,7 @@ def _ar1(states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return a, resid.T @ resid / max(len(resid), 1)
 
 
-def _noise_factor(q: torch.Tensor) -> torch.Tensor:
+def covariance_factor(q: torch.Tensor) -> torch.Tensor:
     """A factor ``B`` with ``B B^T = Q`` (symmetric square root by eigh; robust to singular ``Q``)."""
     if q.numel() == 0:
         return q.clone()
@@ -200,7 +200,7 @@ class LinearDynamicSystem(nn.Module):
                 buf.zero_()
             self.C[:, :r] = c
             self.A[:r, :r] = a
-            self.B[:r, :r] = _noise_factor(q)
+            self.B[:r, :r] = covariance_factor(q)
             self.states = pad.to(self.mean)
             self.s0.copy_(pad[0])
             self.s_last.copy_(pad[-1])

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import socket
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from dyngen.errors import DyngenError, ResourceError, RunError
+from dyngen.io.atomic import TEMPORARY, atomic_path, atomic_write_bytes, file_mode
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
@@ -51,70 +51,22 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 LOCK = ".lock"
 FREE_SPACE_FACTOR = 2  # a write needs this many times its size free on the disk
-_TEMPORARY = re.compile(r"^\..+\.tmp-(?P<pid>\d+)(\.[A-Za-z0-9]+)?$")  # .NAME.tmp-PID[.ext]
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _file_mode() -> int:
-    """The mode ``open()`` gives a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise DyngenError(
-            f"{path}: cannot write ({e.strerror or e}); check the disk has space and the folder is writable. "
-            "The previous file is unchanged."
-        ) from None
-    except BaseException:  # a second Ctrl-C: leave no temporary behind
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+def atomic_save_tensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None, *, what: str = "checkpoint"
+) -> None:
     """``safetensors.save_file`` made atomic (temporary file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path, what=what, errors=(SafetensorError,)) as tmp:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())  # safetensors creates 0600; give it the mode of the other files
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
+
+
+def load_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; RunError naming ``what`` when it cannot be read."""
+    try:
+        return load_file(str(path))
     except (OSError, SafetensorError) as e:
-        tmp.unlink(missing_ok=True)
-        msg = getattr(e, "strerror", None) or e
-        raise DyngenError(
-            f"{path}: cannot write ({msg}); check the disk has space and the folder is writable. "
-            "The previous checkpoint is unchanged."
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        raise RunError(f"{path}: cannot read the {what} ({e})") from None
 
 
 def _megabytes(n: float) -> str:
@@ -185,7 +137,7 @@ class Run:
         if p.exists() and not p.is_dir():
             raise RunError(f"{p}: exists and is not a directory; choose another --out")
         if p.is_dir() and any(p.iterdir()):
-            leftovers = [f for f in p.iterdir() if f.name == DATA or _TEMPORARY.match(f.name)]
+            leftovers = [f for f in p.iterdir() if f.name == DATA or TEMPORARY.match(f.name)]
             if len(leftovers) < len(list(p.iterdir())) or (p / CONFIG).is_file():
                 hint = "pass --resume to continue it" if (p / CONFIG).is_file() else "choose an empty or new folder"
                 raise RunError(f"{p}: the run directory is not empty; {hint} (nothing was overwritten)")
@@ -226,7 +178,7 @@ class Run:
             return
         path = self.path / LOCK
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, _file_mode())
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, file_mode())
         except OSError as e:
             raise RunError(f"{path}: cannot open the run's lock ({e.strerror or e})") from None
         try:
@@ -278,7 +230,7 @@ class Run:
             if not folder.is_dir():
                 continue
             for f in folder.iterdir():
-                m = _TEMPORARY.match(f.name)
+                m = TEMPORARY.match(f.name)
                 if m and f.is_file() and not _pid_alive(int(m["pid"])):
                     f.unlink(missing_ok=True)
                     removed.append(f)
@@ -301,16 +253,13 @@ class Run:
 
     def save_data(self, tensors: dict[str, torch.Tensor]) -> None:
         check_free_space(self.path, tensor_bytes(tensors), "the training data")
-        atomic_save_tensors(self.path / DATA, tensors)
+        atomic_save_tensors(self.path / DATA, tensors, what="training data")
 
     def load_data(self) -> dict[str, torch.Tensor]:
         p = self.path / DATA
         if not p.is_file():
             raise RunError(f"{p}: the run's training data is missing")
-        try:
-            return load_file(str(p))
-        except (OSError, SafetensorError) as e:
-            raise RunError(f"{p}: cannot read the run's training data ({e})") from None
+        return load_tensors(p, "run's training data")
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         try:
@@ -335,6 +284,22 @@ class Run:
         """Drop metric lines logged after ``last_epoch`` (work lost with a crash, about to be redone)."""
         kept = [r for r in self.read_metrics() if r.get("epoch", 0) <= last_epoch]
         atomic_write_bytes(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+    def plot_curve(self, target: Path | None = None) -> Path | None:
+        """The training curve (reconstruction PSNR per epoch) as a PNG, by default ``loss.png`` in the run;
+        None when fewer than two epochs are logged."""
+        from dyngen.io.grid import save_curve
+
+        rec = [r for r in self.read_metrics() if "psnr" in r]
+        if len(rec) < 2:
+            return None
+        return save_curve(
+            target or self.path / "loss.png",
+            {"reconstruction PSNR (dB)": ([r["epoch"] for r in rec], [r["psnr"] for r in rec])},
+            xlabel="epoch",
+            ylabel="PSNR (dB), higher is better",
+            title=f"{self.path.name}: training reconstruction",
+        )
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write_bytes(self.path / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())

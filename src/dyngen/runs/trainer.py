@@ -1,14 +1,14 @@
 """Training a dynamic generator into a run directory, with checkpoints, previews and resume.
 
 The loop around ``abptt_epoch``: it owns the run directory (see
-``dyngen.run``), checkpoints atomically every ``checkpoint_every`` epochs and
-when asked to stop, resumes bit-identically on the CPU, and guards against
-numerical blow-ups: after a non-finite loss, latent or weight, or a Langevin
-explosion (``dyngen.tasks.guards``)
-it rolls back to the last good epoch, halves the learning rate and the
-Langevin step size, and tries again, up to ``MAX_RECOVERIES`` times in a run.
-Before anything is written, the settings are checked (``check_train_config``)
-and so is the memory training will need (``dyngen.tasks.memory``).
+``dyngen.runs.directory``), checkpoints atomically every ``checkpoint_every``
+epochs and when asked to stop, resumes bit-identically on the CPU, and guards
+against numerical blow-ups: after a non-finite loss, latent or weight, or a
+Langevin explosion (``dyngen.runs.guards``) it rolls back to the last good
+epoch, halves the learning rate and the Langevin step size, and tries again,
+up to ``MAX_RECOVERIES`` times in a run. Before anything is written, the
+settings are checked and so is the memory training will need
+(``dyngen.runs.memory``).
 
 Data-parallel training (``distributed=True``, launched by ``torchrun``; see
 ``dyngen.algorithms.shard``): every process trains on its share of the
@@ -34,20 +34,20 @@ from torch import nn
 from dyngen import __version__
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
 from dyngen.algorithms.shard import Shard
+from dyngen.algorithms.synthesis import synthesize
 from dyngen.device import cpu_has_bf16, resolve_device
 from dyngen.errors import RunError, TrainingDiverged, UsageError
-from dyngen.io.grid import save_curve, save_frame_grid
+from dyngen.io.grid import save_frame_grid
 from dyngen.io.masks import observed_weights
 from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.global_norm import use_global_norm
 from dyngen.models.innovations import Innovations
-from dyngen.run import Run, check_free_space
-from dyngen.tasks.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
-from dyngen.tasks.fixed_norm import fixed_norm_psnr, recalibrate_norm
-from dyngen.tasks.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
-from dyngen.tasks.memory import check_training_memory
-from dyngen.tasks.synthesize import synthesize
+from dyngen.runs.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
+from dyngen.runs.directory import Run, check_free_space
+from dyngen.runs.fixed_norm import fixed_norm_psnr, recalibrate_norm
+from dyngen.runs.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
+from dyngen.runs.memory import check_training_memory
 
 log = logging.getLogger(__name__)
 PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end
@@ -56,31 +56,6 @@ Callback = Callable[[dict[str, Any]], None]
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Adam:
     return torch.optim.Adam(model.parameters(), lr=config.lr, betas=(config.beta1, 0.999))
-
-
-def check_train_config(tc: TrainConfig) -> None:
-    """Refuse settings that cannot train (UsageError naming the option and the allowed values)."""
-
-    def need(ok: bool, key: str, rule: str) -> None:
-        if not ok:
-            flag = "--" + key.replace("_", "-")
-            raise UsageError(f"{key} ({flag}) must be {rule}, got {getattr(tc, key)!r}")
-
-    def number(key: str) -> float:
-        v = getattr(tc, key)
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
-
-    for key in ("epochs", "window", "learn_steps", "checkpoint_every"):
-        need(number(key) >= 1 and float(getattr(tc, key)).is_integer(), key, "an integer >= 1")
-    for key in ("batch_size", "langevin_steps", "preview_every"):
-        need(number(key) >= 0 and float(getattr(tc, key)).is_integer(), key, "an integer >= 0")
-    for key in ("sigma", "lr"):
-        need(0 < number(key) < math.inf, key, "a positive finite number")
-    for key in ("step_size", "energy_scale"):
-        need(0 <= number(key) < math.inf, key, "a finite number >= 0")
-    need(0 <= number("beta1") < 1, "beta1", "in [0, 1)")
-    need(number("spike_factor") == 0 or 1 < number("spike_factor") < math.inf, "spike_factor", "0 (off) or > 1")
-    need(isinstance(tc.seed, int) and 0 <= tc.seed < 2**63, "seed", "an integer in [0, 2^63)")
 
 
 class _Trainer:
@@ -160,21 +135,8 @@ class _Trainer:
         }
         self.run.save_checkpoint(pack(self.model, chains, self.optimizer, self.generator), meta)
         if final or time.monotonic() - self.plotted >= PLOT_EVERY_S:  # a plot costs ~0.3 s
-            self.plot_curves()
+            self.run.plot_curve()
             self.plotted = time.monotonic()
-
-    def plot_curves(self) -> None:
-        rec = self.run.read_metrics()
-        if len(rec) < 2:
-            return
-        ep = [r["epoch"] for r in rec]
-        save_curve(
-            self.run.path / "loss.png",
-            {"reconstruction PSNR (dB)": (ep, [r["psnr"] for r in rec])},
-            xlabel="epoch",
-            ylabel="PSNR (dB), higher is better",
-            title=f"{self.run.path.name}: training reconstruction",
-        )
 
     def preview(self) -> Path:
         t, _, h, w = self.frames.shape[1:]
@@ -312,7 +274,7 @@ def train(
     if missing is not None and tuple(missing.shape) != (n, t, h, w):
         raise UsageError(f"missing mask has shape {tuple(missing.shape)}, expected {(n, t, h, w)}")
     DynamicGenerator(model_config)  # validate before anything is written
-    check_train_config(train_config)
+    train_config.check()
     dev = resolve_device(str(device))
     if t < 2:
         log.warning("training on a single frame: there is no motion to learn, only its appearance")
@@ -359,7 +321,7 @@ def resume(
     if config.get("model_type", "dg") != "dg":
         raise RunError(f"{path}: only dynamic-generator runs can be resumed")
     if epochs is not None:
-        check_train_config(TrainConfig.from_dict({**config["train"], "epochs": epochs}))
+        TrainConfig.from_dict({**config["train"], "epochs": epochs})  # validates
         config["train"]["epochs"] = epochs
     dev = resolve_device(str(device))
     shard = _shard(int(config["data"]["videos"]), distributed, TrainConfig.from_dict(config["train"]), dev)

@@ -1,7 +1,7 @@
 """The linear dynamic system baseline as a run: fit into a run directory, load it, synthesize from it.
 
-An LDS run has the layout of a dynamic-generator run (see ``dyngen.run``), so ``dyngen synthesize``,
-``dyngen report`` and the benchmarks treat both alike::
+An LDS run has the layout of a dynamic-generator run (see ``dyngen.runs.directory``), so ``dyngen synthesize``,
+``dyngen report`` and the benchmarks treat both alike (``dyngen.load`` loads either)::
 
     RUN/
       config.json              {"model_type": "lds", "model": {"frame_shape", "state_dim"}, "data": {...}}
@@ -24,15 +24,13 @@ from typing import Any
 import torch
 
 from dyngen import __version__
-from dyngen.algorithms.abptt import psnr_from_mse
 from dyngen.errors import RunError, UsageError
 from dyngen.io.video import to_tensor
-from dyngen.models.lds import LinearDynamicSystem
-from dyngen.run import Run
-from dyngen.tasks.memory import check_synthesis_memory
+from dyngen.baselines.lds import LinearDynamicSystem
+from dyngen.evaluate.metrics import psnr_from_mse
+from dyngen.runs.directory import Run
 
 log = logging.getLogger(__name__)
-START_CHOICES = ("inferred", "random")
 MAX_DEFAULT_STATE_DIM = 50  # Doretto et al.'s typical order, and NOTES.md's LDS baseline
 
 
@@ -57,7 +55,7 @@ def radius_warning(radius: float) -> str | None:
 
 @dataclass
 class TrainedLDS:
-    """A fitted LDS run, loaded; the same interface as ``dyngen.tasks.checkpoint.Trained`` where it applies."""
+    """A fitted LDS run, loaded; the same interface as ``dyngen.runs.checkpoint.Trained`` where it applies."""
 
     run: Run
     config: dict
@@ -159,69 +157,3 @@ def load_lds(path: str | Path) -> TrainedLDS:
     except RuntimeError as e:
         raise RunError(f"{path}: the checkpoint does not match the run's config ({e})") from None
     return TrainedLDS(run, config, model)
-
-
-def synthesize_lds_run(
-    trained: TrainedLDS,
-    *,
-    frames: int,
-    num: int = 1,
-    seed: int = 0,
-    start: str = "inferred",
-    video: str | int = 0,
-    noise_scale: float = 1.0,
-    noise: str = "posterior",
-) -> torch.Tensor:
-    """Synthesize from an LDS run; the arguments mirror ``dyngen.tasks.synthesize.synthesize_run``.
-
-    Args:
-        trained: a loaded LDS run (:func:`load_lds`).
-        frames: frames per video.
-        num: number of samples.
-        seed: the seed of every random draw.
-        start: ``"inferred"`` starts from the fitted state of the first training frame, ``"random"`` from a
-            Gaussian with the mean and covariance of the fitted training states.
-        video: the training video (name or index; an LDS run has one).
-        noise_scale: multiplies the driving noise.
-        noise: only ``"posterior"``: an LDS draws its driving noise from its residuals' covariance, fitted to the
-            data; it has no separate prior.
-
-    Returns:
-        ``(num, frames, 3, H, W)`` in [-1, 1].
-    """
-    if start not in START_CHOICES:
-        raise UsageError(f"unknown start '{start}'; allowed: {', '.join(START_CHOICES)}")
-    if frames < 1 or num < 1:
-        raise UsageError(f"frames and num must be >= 1, got frames={frames}, num={num}")
-    if noise != "posterior":
-        raise UsageError(f"noise '{noise}' is for dynamic-generator runs; an LDS draws its driving noise from its "
-                         "fitted residual covariance (noise 'posterior')")  # fmt: skip
-    trained.video_index(video)
-    model = trained.model
-    check_synthesis_memory(num, frames, model.frame_shape, itemsize=model.A.element_size())
-    g = torch.Generator().manual_seed(seed)
-    s0 = None
-    if start == "random":
-        states = model.states.double()
-        cov = torch.cov(states.T).reshape(model.state_dim, model.state_dim)
-        lam, u = torch.linalg.eigh(0.5 * (cov + cov.T))
-        draw = torch.randn(num, model.state_dim, generator=g, dtype=torch.float64)
-        s0 = (states.mean(dim=0) + draw @ (u * lam.clamp(min=0).sqrt()).T).to(model.A)
-    return model.synthesize(frames, num=num, generator=g, s0=s0, noise_scale=noise_scale)
-
-
-def synthesize_any(trained: Any, **kwargs: Any) -> torch.Tensor:
-    """Synthesize from a run loaded by ``dyngen.tasks.checkpoint.load_run``, whatever its model type.
-
-    Args:
-        trained: a ``TrainedLDS`` or a dynamic-generator ``Trained``.
-        **kwargs: the arguments of :func:`synthesize_lds_run` (= those of ``synthesize_run``).
-
-    Returns:
-        ``(num, frames, 3, H, W)`` in [-1, 1].
-    """
-    if isinstance(trained, TrainedLDS):
-        return synthesize_lds_run(trained, **kwargs)
-    from dyngen.tasks.synthesize import synthesize_run
-
-    return synthesize_run(trained, **kwargs)

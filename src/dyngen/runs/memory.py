@@ -3,7 +3,7 @@
 Training holds, at its peak (one truncation window of one batch, during the
 backward pass of a Langevin step or of a learning step):
 
-- **activations**: the frame generator's layer outputs for every frame of the
+- **activations**: the emission's layer outputs for every frame of the
   window, ``batch x window`` frames, saved for back-propagation, plus about as
   much again in gradient buffers while the backward pass runs
   (``ACTIVATION_FACTOR``);
@@ -20,33 +20,26 @@ against the measured peak memory of one epoch of the presets, which the
 estimate meets or exceeds by up to 1.5x (docs/robustness.md).
 
 ``check_training_memory`` compares the estimate with the memory available
-(``MemAvailable`` in ``/proc/meminfo`` and any cgroup limit on the CPU,
-``torch.cuda.mem_get_info`` on a GPU) and refuses with a message that says
-which ``--window`` would fit. ``check_synthesis_memory`` does the same for
-synthesis, whose output (every frame of every sample, as float32 and then as
-uint8) is held in RAM. Set ``DYNGEN_SKIP_MEMORY_CHECK=1`` to skip either.
+(``dyngen.resources.available_memory``) and refuses with a message that says
+which ``--window`` would fit. Set ``DYNGEN_SKIP_MEMORY_CHECK=1`` to skip it.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.errors import ResourceError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.resources import FLOAT, SKIP_ENV, available_memory, gigabytes, skipped
 
 log = logging.getLogger(__name__)
 
 ACTIVATION_FACTOR = 3.0  # peak / saved activations: gradient buffers and workspaces of backward (measured)
 WORKSPACE = 32 * 2**20  # bytes of allocator and kernel workspace on top (measured on small presets)
-SKIP_ENV = "DYNGEN_SKIP_MEMORY_CHECK"
-FLOAT = 4  # bytes per float32
 
 
 @dataclass(frozen=True)
@@ -65,8 +58,8 @@ class MemoryEstimate:
         return self.activations + self.weights + self.data + self.latents
 
 
-def _saved_bytes(model: DynamicGenerator, batch: int) -> int:
-    """Bytes autograd keeps for the backward pass of the frame generator on ``batch`` frames (weights apart)."""
+def _saved_bytes(model: DynamicGenerator, frames: int) -> int:
+    """Bytes autograd keeps for the backward pass of the emission on ``frames`` frames (weights apart)."""
     seen = {p.untyped_storage().data_ptr() for p in model.parameters()}
     total = 0
 
@@ -78,9 +71,12 @@ def _saved_bytes(model: DynamicGenerator, batch: int) -> int:
             total += t.untyped_storage().nbytes()
         return t
 
-    z = torch.zeros(batch, model.appearance_dim + model.state_dim, requires_grad=True)
+    c = model.config
+    states = torch.zeros(1, frames, c.state_dim, requires_grad=True)
+    appearance = torch.zeros(1, c.appearance_dim) if c.appearance_dim else None
+    previous = torch.zeros(1, 3, c.height, c.width) if model.generator.uses_previous else None
     with torch.enable_grad(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model.generator(z)
+        model.render(states, appearance, previous)
     return total
 
 
@@ -128,51 +124,6 @@ def estimate_training_memory(
     )
 
 
-def _cgroup_available() -> int | None:
-    """Bytes left under a cgroup (v2 or v1) memory limit, or None without one."""
-    for limit, usage in (
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        ("/sys/fs/cgroup/memory/memory.limit_in_bytes", "/sys/fs/cgroup/memory/memory.usage_in_bytes"),
-    ):
-        try:
-            text = Path(limit).read_text().strip()
-            if text == "max" or int(text) >= 2**60:
-                return None
-            return max(int(text) - int(Path(usage).read_text()), 0)
-        except (OSError, ValueError):
-            continue
-    return None
-
-
-def available_memory(device: torch.device | str = "cpu") -> int | None:
-    """Bytes of memory free for a new allocation on ``device``, or None when it cannot be told."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free)
-    if device.type != "cpu":
-        return None
-    avail = None
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) * 1024
-                break
-    except (OSError, ValueError, IndexError):
-        pass
-    if avail is None:
-        try:
-            avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        except (ValueError, OSError, AttributeError):
-            return None
-    cgroup = _cgroup_available()
-    return avail if cgroup is None else min(avail, cgroup)
-
-
-def _gb(n: float) -> str:
-    return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
-
-
 def check_training_memory(
     config: ModelConfig,
     train_config: TrainConfig,
@@ -198,11 +149,11 @@ def check_training_memory(
             which window would fit and what else to shrink.
     """
     est = estimate_training_memory(config, train_config, videos=videos, frames=frames, incomplete=incomplete)
-    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
+    if skipped():
         return est
     avail = available_memory(device) if available is None else available
     where = "GPU memory" if torch.device(device).type == "cuda" else "RAM"
-    log.debug("memory estimate %s of %s available", _gb(est.total), "?" if avail is None else _gb(avail))
+    log.debug("memory estimate %s of %s available", gigabytes(est.total), "?" if avail is None else gigabytes(avail))
     if avail is None or est.total <= avail:
         return est
     batch = est.frames_in_window // max(min(train_config.window, frames), 1)
@@ -217,45 +168,8 @@ def check_training_memory(
     if batch > 1:
         hint += f", a smaller --batch-size (now {batch})"
     raise ResourceError(
-        f"training needs about {_gb(est.total)} of {where} (activations of {est.frames_in_window} frames per "
-        f"window: {_gb(est.activations)}; weights and Adam state: {_gb(est.weights)}; data: {_gb(est.data)}), "
-        f"but only {_gb(avail)} is available; {hint}, or a narrower --width. "
+        f"training needs about {gigabytes(est.total)} of {where} (activations of {est.frames_in_window} frames per "
+        f"window: {gigabytes(est.activations)}; weights and Adam state: {gigabytes(est.weights)}; data: {gigabytes(est.data)}), "
+        f"but only {gigabytes(avail)} is available; {hint}, or a narrower --width. "
         f"Set {SKIP_ENV}=1 to try anyway."
-    )
-
-
-def synthesis_bytes(itemsize: int = FLOAT) -> int:
-    """Peak RAM per synthesized value: the output and one copy at its precision, and the uint8 frames.
-
-    Measured 9.2 bytes for float32 (the dynamic generator); an LDS computes in float64.
-    """
-    return 2 * itemsize + 2
-
-
-def check_synthesis_memory(
-    num: int, frames: int, frame_shape: tuple[int, ...], *, itemsize: int = FLOAT, available: int | None = None
-) -> None:
-    """Refuse a synthesis whose output would not fit in RAM (ResourceError), before any work.
-
-    Args:
-        num, frames: the samples and frames per sample asked for.
-        frame_shape: ``(3, H, W)``.
-        itemsize: bytes per value of the model's output (4 for float32, 8 for an LDS's float64).
-        available: bytes available (default: asked from the system).
-    """
-    if os.environ.get(SKIP_ENV, "") not in ("", "0"):
-        return
-    per_frame = math.prod(frame_shape) * synthesis_bytes(itemsize)
-    need = num * frames * per_frame
-    avail = available_memory("cpu") if available is None else available
-    if avail is None or need <= avail:
-        return
-    fits = avail // (num * per_frame)
-    if fits >= 1:
-        hint = f"ask for at most {fits} frames per sample" + (" or fewer samples (--num)" if num > 1 else "")
-    else:
-        hint = f"ask for at most {avail // (frames * per_frame)} samples of {frames} frames, or fewer frames"
-    raise ResourceError(
-        f"synthesizing {num} x {frames} frames of {'x'.join(map(str, frame_shape[1:]))} needs about {_gb(need)} of "
-        f"RAM, but only {_gb(avail)} is available; {hint}. Set {SKIP_ENV}=1 to try anyway."
     )

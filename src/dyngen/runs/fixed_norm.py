@@ -15,11 +15,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from dyngen.algorithms.abptt import Chains, psnr_from_mse, windows
+from dyngen.algorithms.abptt import Chains, windows
+from dyngen.evaluate.metrics import psnr_from_mse
 from dyngen.io.masks import observed_weights
 from dyngen.io.video import to_tensor
 from dyngen.models.dynamic_generator import DynamicGenerator
-from dyngen.tasks.checkpoint import Trained
+from dyngen.runs.checkpoint import Trained
 
 
 @torch.no_grad()
@@ -41,8 +42,9 @@ def recalibrate_norm(model: DynamicGenerator, chains: Chains, window: int) -> No
     model.train()
     a = chains.appearance if model.appearance_dim else None
     states = model.transition.rollout(chains.s0, chains.noise)
+    previous = None
     for t0, t1 in windows(states.shape[1], window):
-        model.render(states[:, t0:t1], a)
+        previous = model.render(states[:, t0:t1], a, previous)[:, -1]
     for m, mom in zip(bns, momenta):
         m.momentum = mom
     model.train(was_training)
@@ -61,10 +63,11 @@ def fixed_norm_psnr(trained: Trained, chunk: int = 64) -> float:
     a = ch.appearance if model.appearance_dim else None
     data = trained.run.load_data()  # one read of data.safetensors for the frames and the mask
     frames, missing = data["frames"], data.get("missing")
-    sq, count = 0.0, 0.0
+    sq, count, previous = 0.0, 0.0, None
     for t0 in range(0, states.shape[1], chunk):
         x = to_tensor(frames[:, t0 : t0 + chunk].flatten(0, 1).numpy()).to(states.device)
-        recon = model.render(states[:, t0 : t0 + chunk], a).flatten(0, 1)
+        recon = model.render(states[:, t0 : t0 + chunk], a, previous)
+        previous, recon = recon[:, -1], recon.flatten(0, 1)
         obs = observed_weights(None if missing is None else missing[:, t0 : t0 + chunk])
         obs = torch.ones_like(x[:, :1]) if obs is None else obs.flatten(0, 1).to(x.device)
         sq += float(((x - recon).square() * obs).sum())

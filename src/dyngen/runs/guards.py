@@ -1,4 +1,4 @@
-"""What makes an epoch unusable: the numerical guards of training (``dyngen.tasks.train`` acts on them).
+"""What makes an epoch unusable: the numerical guards of training (``dyngen.runs.trainer`` acts on them).
 
 ``diagnose`` finds a non-finite loss, latent or weight, or a Langevin explosion (a latent above
 ``LATENT_LIMIT`` in magnitude; the prior is N(0, I)); ``spike`` finds a loss collapse against the
@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from dyngen.algorithms.abptt import Chains
+from dyngen.algorithms.langevin import LATENT_LIMIT
 
 MAX_RECOVERIES = 5
-LATENT_LIMIT = 1e3  # |latent| above this is a Langevin explosion (the prior is N(0, I))
 SPIKE_HISTORY = (20, 50)  # a loss spike is judged against the median of the last 20 to 50 accepted epochs
 
 
@@ -42,9 +42,8 @@ def diagnose(loss: float, chains: Chains, model: nn.Module) -> str | None:
 def spike(loss: float, recent: Sequence[float], factor: float) -> str | None:
     """A loss spike: ``loss`` above ``factor`` times the median of the ``recent`` accepted epochs' losses.
 
-    These networks collapse without any non-finite value: on fire the paper recipe's loss went from 6 to 290
-    and 890 in two epochs after 939 stable ones, and `cpu`-preset runs collapsed every 150-300 epochs (10x-120x;
-    ordinary dips stay below 4x). What the guard does to quality, for better and worse: docs/robustness.md.
+    These networks can collapse without any non-finite value (docs/robustness.md measures how often, and what
+    the guard does to quality, for better and worse).
     """
     if not factor or len(recent) < SPIKE_HISTORY[0]:
         return None

@@ -14,10 +14,11 @@ import torch
 
 from dyngen.algorithms.abptt import Chains, TrainConfig
 from dyngen.device import resolve_device
-from dyngen.errors import RunError
+from dyngen.errors import RunError, UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.innovations import Innovations
-from dyngen.run import Run
+from dyngen.runs.directory import Run
+from dyngen.runs.lds import TrainedLDS, load_lds
 
 
 def pack(
@@ -89,8 +90,6 @@ class Trained:
 
     def video_index(self, key: str | int) -> int:
         """A training video by name or index; UsageError naming the allowed values otherwise."""
-        from dyngen.errors import UsageError
-
         names = self.names
         if isinstance(key, str) and key in names:  # a name first: clips may be called "1", "2", ...
             return names.index(key)
@@ -119,14 +118,11 @@ def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Traine
     return Trained(run, config, model, chains.to(device), int(meta.get("epoch", 0)))
 
 
-def load_run(path: str | Path, device: torch.device | str = "cpu"):
+def load(path: str | Path, device: torch.device | str = "cpu") -> Trained | TrainedLDS:
     """Load a run of any model type: a ``Trained`` dynamic generator, or a ``TrainedLDS`` for ``model_type: lds``.
 
-    Synthesize from the result with ``dyngen.tasks.synthesize.synthesize_run`` or
-    ``dyngen.tasks.lds.synthesize_lds_run`` (``dyngen.tasks.lds.synthesize_any`` picks the right one).
+    Synthesize from either with ``dyngen.synthesize`` (``dyngen.tasks.synthesize.synthesize_run``).
     """
     if Run.open(path).read_config().get("model_type", "dg") == "lds":
-        from dyngen.tasks.lds import load_lds
-
         return load_lds(path)
     return load_trained(path, device)
