@@ -86,11 +86,11 @@ class Chains:
 
     @classmethod
     def from_prior(cls, model: DynamicGenerator, n: int, t: int, *, generator: torch.Generator) -> Chains:
-        """Draw fresh chains from the prior N(0, I)."""
+        """Draw fresh chains from the prior N(0, I), on the generator's device (s_0, then xi, then a)."""
         c = model.config
 
         def randn(*shape: int) -> torch.Tensor:
-            return torch.randn(*shape, generator=generator)
+            return torch.randn(*shape, generator=generator, device=generator.device)
 
         return cls(randn(n, c.state_dim), randn(n, t, c.noise_dim), randn(n, c.appearance_dim))
 

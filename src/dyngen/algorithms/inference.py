@@ -167,16 +167,6 @@ def nearest_starts(
     return {k: torch.stack(v) for k, v in z_out.items()}, videos.tolist()
 
 
-def _prior_starts(model: DynamicGenerator, count: int, t: int, generator: torch.Generator, device) -> Latents:
-    c = model.config
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator, device=generator.device).to(device)
-
-    return {"s0": randn(count, c.state_dim), "noise": randn(count, t, c.noise_dim),
-            "appearance": randn(count, c.appearance_dim)}  # fmt: skip
-
-
 def temperatures(steps: int, min_temperature: float, sample_fraction: float = 0.2) -> list[tuple[int, float]]:
     """``[(steps, tau), ...]``: ``sample_fraction`` of the steps at tau = 1, then geometric stages down to
     ``min_temperature``."""
@@ -266,12 +256,12 @@ def infer_latents(
                 count = min(cfg.restarts, bank.s0.shape[0])
                 z, starts = nearest_starts(model, frames, bank.to(device), sigma=sigma, count=count, generator=g)
                 if count < cfg.restarts:  # fewer training videos than restarts: the rest start from the prior
-                    more = _prior_starts(model, b * (cfg.restarts - count), t, g, device)
+                    more = Chains.from_prior(model, b * (cfg.restarts - count), t, generator=g).to(device).tensors()
                     z = {k: torch.cat([z[k].unflatten(0, (b, count)), more[k].unflatten(0, (b, -1))], 1).flatten(0, 1)
                          for k in z}  # fmt: skip
                     starts = [row + [None] * (cfg.restarts - count) for row in starts]
             else:
-                z = _prior_starts(model, b * cfg.restarts, t, g, device)
+                z = Chains.from_prior(model, b * cfg.restarts, t, generator=g).to(device).tensors()
                 starts = [[None] * cfg.restarts for _ in range(b)]
             r = cfg.restarts
             z = _latents(z, model.appearance_dim)
