@@ -9,7 +9,7 @@ On the animal clips (64x64, the first 30 frames; 3 clips held out, evenly spaced
 (c) copying: for each new video, the mean over its frames of the RMSE (0-255) to the nearest frame of its source
     clip, divided by the source's mean RMSE between consecutive frames (about 0: replayed frames; about 1 or more:
     frames as far from the source's as its own frames are from each other), and ``copying_score`` from
-    ``dyngen.evaluate.metrics`` (the same nearest-frame distance over the source's nearest-other-frame spacing);
+    ``dyngen.evaluation.metrics`` (the same nearest-frame distance over the source's nearest-other-frame spacing);
 (d) animation: the first frame of each held-out clip, animated for 60 frames with the model frozen: PSNR of the
     animation's first frame against the still, motion energy of the animation (and of the held-out clip);
 (e) interpolation between two animals (8 rows, 30 frames, shared s_0 and noise): mean frame MSE (0-255) between
@@ -36,7 +36,7 @@ import torch
 from harness import DATA, NO_LIMIT, train_or_reuse
 
 from dyngen.algorithms.inference import EncodeConfig
-from dyngen.evaluate.metrics import PIXEL, copying_score, motion_energy
+from dyngen.evaluation.metrics import PIXEL, copying_score, motion_energy
 from dyngen.io.dataset import load_videos
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.mosaic import mosaic, save_mosaic_png

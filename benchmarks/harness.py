@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dyngen.evaluate.table import json_safe
+from dyngen.evaluation.table import json_safe
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import load
 from dyngen.runs.directory import CONFIG, Run

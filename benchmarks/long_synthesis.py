@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from dyngen.evaluate.metrics import motion_energy
+from dyngen.evaluation.metrics import motion_energy
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.video import to_uint8
 from dyngen.runs.checkpoint import load_trained

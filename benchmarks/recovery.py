@@ -23,7 +23,7 @@ from pathlib import Path
 
 from harness import DATA, Results, budget
 
-from dyngen.evaluate.recovery import hidden_metrics
+from dyngen.evaluation.recovery import hidden_metrics
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.masks import load_mask, occluded_view
 from dyngen.io.video import read_video, to_tensor, to_uint8

@@ -29,7 +29,7 @@ from recovery import cases
 
 from dyngen.algorithms.hidden_states import hidden_frame_states
 from dyngen.baselines import get_baseline
-from dyngen.evaluate.recovery import recovery_error
+from dyngen.evaluation.recovery import recovery_error
 from dyngen.io.video import read_video, to_tensor
 from dyngen.runs.checkpoint import load_trained
 from dyngen.tasks.recover import residual_corrected

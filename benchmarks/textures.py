@@ -4,7 +4,7 @@ For each clip (64x64, the first 60 frames): train the dynamic generator with a p
 default of ``dyngen train``, for its 800 epochs; or for a time budget with ``--minutes``), fit the LDS (d = 50
 as in NOTES.md; more dimensions with --lds-dims), synthesize 8x the training length (480 frames) from each
 with one seed (``--samples K``: the dynamics distance of K seeds as well), and score it against the observed
-clip (``dyngen.evaluate``). Prints a table clip x model x metric with the training times, writes a report per
+clip (``dyngen.evaluation``). Prints a table clip x model x metric with the training times, writes a report per
 clip (``dyngen report``: frame grids, motion over time, metric table) and all figures as JSON under --out.
 
     python benchmarks/textures.py --samples 5                    # every clip, 800 epochs each (about 25 minutes each)
@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from harness import DATA, NO_LIMIT, train_or_reuse
 
-from dyngen.evaluate import evaluate
-from dyngen.evaluate.table import format_value, json_safe
+from dyngen.evaluation import evaluate
+from dyngen.evaluation.table import format_value, json_safe
 from dyngen.io.video import read_video, to_uint8
 from dyngen.runs.checkpoint import load
 from dyngen.runs.directory import SUMMARY

@@ -14,7 +14,7 @@ PSNR of the mean squared error over the last ``--smooth`` epochs (50 by default)
 
 The training PSNR is not the whole of quality: ``--synthesis-seeds K`` also synthesizes K videos of 8x the
 training length from each finished run and prints their mean appearance and dynamics distances to the clip
-(``dyngen.evaluate``; lower is better), the measures ``benchmarks/textures.py`` reports.
+(``dyngen.evaluation``; lower is better), the measures ``benchmarks/textures.py`` reports.
 
 Other fast recipes: ``--fast-set KEY=VALUE`` overrides the fast preset's training or model settings (for
 example ``--fast-set fuse_learning=true --fast-set base_channels=32``), and ``--fast-name`` names its run
@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 from harness import DATA, train_or_reuse
 
-from dyngen.evaluate import evaluate
-from dyngen.evaluate.metrics import psnr_from_mse
+from dyngen.evaluation import evaluate
+from dyngen.evaluation.metrics import psnr_from_mse
 from dyngen.io.grid import save_curve
 from dyngen.io.video import read_video, to_uint8
 from dyngen.presets import get_preset, parse_overrides

@@ -9,7 +9,7 @@ import torch
 
 from dyngen.baselines import BASELINES, get_baseline, interp, mrf
 from dyngen.errors import MaskError, UsageError
-from dyngen.evaluate.recovery import hidden_psnr, recovery_error
+from dyngen.evaluation.recovery import hidden_psnr, recovery_error
 
 
 def _gen(seed: int = 0) -> torch.Generator:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import load_benchmark, tiny_configs
 
-from dyngen.evaluate.metrics import psnr_from_mse
+from dyngen.evaluation.metrics import psnr_from_mse
 from dyngen.models.dynamic_generator import DynamicGenerator
 
 
@@ -76,7 +76,7 @@ def test_recovery_fills_repredicts_only_the_hidden_frames():
 
 
 def test_time_to_quality_scores_syntheses_by_seed(tmp_path, clip):
-    from dyngen.evaluate import evaluate
+    from dyngen.evaluation import evaluate
     from dyngen.io.video import to_uint8
     from dyngen.runs.trainer import train
     from dyngen.tasks.synthesize import synthesize_run

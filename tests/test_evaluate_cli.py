@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from dyngen.cli import main
-from dyngen.evaluate import DESCRIPTIONS
-from dyngen.evaluate.table import format_table, format_value, json_safe
+from dyngen.evaluation import DESCRIPTIONS
+from dyngen.evaluation.table import format_table, format_value, json_safe
 from dyngen.io.procedural import ripples
 from dyngen.io.video import resize, write_video
 from dyngen.runs.lds import train_lds

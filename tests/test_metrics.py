@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from dyngen.errors import DyngenError
-from dyngen.evaluate import (
+from dyngen.evaluation import (
     appearance_distance,
     copying_score,
     dynamics_distance,

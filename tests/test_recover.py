@@ -11,7 +11,7 @@ from dyngen.algorithms.hidden_states import choose_hidden_frames, hidden_frame_s
 from dyngen.baselines import get_baseline
 from dyngen.cli import main
 from dyngen.errors import MaskError, UsageError
-from dyngen.evaluate.recovery import hidden_metrics
+from dyngen.evaluation.recovery import hidden_metrics
 from dyngen.io.masks import moving_region, save_mask
 from dyngen.io.procedural import ripples
 from dyngen.io.video import to_tensor, to_uint8, write_video

@@ -20,7 +20,7 @@ import torch
 
 from dyngen.baselines.interp import time_neighbours
 from dyngen.errors import UsageError
-from dyngen.evaluate.recovery import mean_abs_error
+from dyngen.evaluation.recovery import mean_abs_error
 
 STATE_FILLS = ("chain", "interp", "nearest")
 

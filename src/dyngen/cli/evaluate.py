@@ -56,7 +56,7 @@ def read_observed(path: str | Path, *, size, frames: int | None, start: int) -> 
 
 
 def command(args: argparse.Namespace) -> int:
-    from dyngen.evaluate.table import compare, format_table, json_safe
+    from dyngen.evaluation.table import compare, format_table, json_safe
     from dyngen.io.video import resize
 
     observed = read_observed(args.observed, size=args.size, frames=args.frames, start=args.start)
@@ -87,7 +87,7 @@ def command(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from dyngen.evaluate.metrics import DESCRIPTIONS
+    from dyngen.evaluation.metrics import DESCRIPTIONS
 
     p = sub.add_parser(
         "evaluate",

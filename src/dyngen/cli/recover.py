@@ -16,7 +16,7 @@ def _outputs(path: Path) -> tuple[Path, Path]:
 
 
 def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
-    from dyngen.evaluate.recovery import hidden_metrics
+    from dyngen.evaluation.recovery import hidden_metrics
     from dyngen.io.grid import save_frame_grid, side_by_side
     from dyngen.io.masks import occluded_view, resolve_mask
     from dyngen.io.video import read_video, to_tensor, to_uint8, video_fps, write_video

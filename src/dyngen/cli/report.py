@@ -9,7 +9,7 @@ from dyngen.cli import HelpFormatter, add_common, emit
 
 def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
-    from dyngen.evaluate.table import format_table, json_safe
+    from dyngen.evaluation.table import format_table, json_safe
     from dyngen.io.video import read_video
     from dyngen.runs.directory import Run
     from dyngen.tasks.report import build_report

@@ -89,6 +89,20 @@ def as_frames(video: np.ndarray | torch.Tensor, *, ndim: int) -> torch.Tensor:
     return video.float()
 
 
+def as_uint8_videos(videos: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Videos as uint8 ``(N, T, H, W, 3)``, what a run stores: uint8 ``(T, H, W, 3)`` (one video) or
+    ``(N, T, H, W, 3)`` as they are, float ``(T, 3, H, W)`` or ``(N, T, 3, H, W)`` in [-1, 1] by ``to_uint8``."""
+    if isinstance(videos, np.ndarray) or videos.dtype == torch.uint8:
+        u = np.asarray(videos)
+        if u.dtype != np.uint8 or u.ndim not in (4, 5) or u.shape[-1] != 3:
+            raise UsageError(f"uint8 videos must be (T, H, W, 3) or (N, T, H, W, 3), got {u.dtype} {u.shape}")
+        return u[None] if u.ndim == 4 else u
+    if videos.ndim not in (4, 5) or videos.shape[-3] != 3 or not videos.is_floating_point():
+        raise UsageError(f"float videos must be (T, 3, H, W) or (N, T, 3, H, W), got {tuple(videos.shape)}")
+    u = to_uint8(videos)
+    return u[None] if u.ndim == 4 else u
+
+
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """float ``(..., T, 3, H, W)`` in [-1, 1] -> uint8 ``(..., T, H, W, 3)``."""
     x = frames.detach().to("cpu", torch.float32, copy=True).clamp_(-1, 1).add_(1).mul_(127.5).round_()  # one copy

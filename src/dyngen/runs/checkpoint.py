@@ -17,7 +17,7 @@ from dyngen.device import resolve_device
 from dyngen.errors import RunError, UsageError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.innovations import Innovations
-from dyngen.runs.directory import Run
+from dyngen.runs.directory import LoadedRun, Run
 from dyngen.runs.lds import TrainedLDS, load_lds
 
 
@@ -59,26 +59,16 @@ def unpack_optimizer(tensors: dict[str, torch.Tensor], optimizer: torch.optim.Op
 
 
 @dataclass
-class Trained:
-    """A trained run, loaded: the model, its latent chains and the run's records."""
+class Trained(LoadedRun):
+    """A trained dynamic-generator run, loaded: the model, its latent chains and the run's records."""
 
-    run: Run
-    config: dict
     model: DynamicGenerator
     chains: Chains
     epoch: int
 
     @property
-    def names(self) -> list[str]:
-        return list(self.config["data"]["names"])
-
-    @property
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config["train"])
-
-    def observed_frames(self) -> torch.Tensor:
-        """The training videos as uint8 ``(N, T, H, W, 3)``."""
-        return self.run.load_data()["frames"]
 
     def missing(self) -> torch.Tensor | None:
         """The training mask ``(N, T, H, W)`` (True = missing), or None for complete data."""

@@ -307,3 +307,24 @@ class Run:
     def read_summary(self) -> dict[str, Any]:
         p = self.path / SUMMARY
         return json.loads(p.read_text()) if p.is_file() else {}
+
+
+@dataclass
+class LoadedRun:
+    """What every loaded run has, whatever its model: the directory, its config and its records."""
+
+    run: Run
+    config: dict
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.config["data"]["names"])
+
+    @property
+    def summary(self) -> dict:
+        """The run's final figures (``summary.json``): epochs, seconds, PSNR, ..."""
+        return self.run.read_summary()
+
+    def observed_frames(self) -> torch.Tensor:
+        """The training videos as uint8 ``(N, T, H, W, 3)`` (hidden pixels, if any, are 0)."""
+        return self.run.load_data()["frames"]

@@ -25,10 +25,10 @@ import torch
 
 from dyngen import __version__
 from dyngen.errors import RunError, UsageError
-from dyngen.io.video import to_tensor
+from dyngen.io.video import as_uint8_videos, to_tensor
 from dyngen.baselines.lds import LinearDynamicSystem
-from dyngen.evaluate.metrics import psnr_from_mse
-from dyngen.runs.directory import Run
+from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.runs.directory import LoadedRun, Run
 
 log = logging.getLogger(__name__)
 MAX_DEFAULT_STATE_DIM = 50  # Doretto et al.'s typical order, and NOTES.md's LDS baseline
@@ -54,20 +54,10 @@ def radius_warning(radius: float) -> str | None:
 
 
 @dataclass
-class TrainedLDS:
+class TrainedLDS(LoadedRun):
     """A fitted LDS run, loaded; the same interface as ``dyngen.runs.checkpoint.Trained`` where it applies."""
 
-    run: Run
-    config: dict
     model: LinearDynamicSystem
-
-    @property
-    def names(self) -> list[str]:
-        return list(self.config["data"]["names"])
-
-    def observed_frames(self) -> torch.Tensor:
-        """The training video as uint8 ``(1, T, H, W, 3)``."""
-        return self.run.load_data()["frames"]
 
     def video_index(self, key: str | int) -> int:
         """The training video by name or index (an LDS run has exactly one); UsageError otherwise."""
@@ -98,9 +88,7 @@ def train_lds(
     Returns:
         The fitted run, loaded.
     """
-    frames = torch.as_tensor(frames)
-    if frames.ndim != 5 or frames.dtype != torch.uint8 or frames.shape[-1] != 3:
-        raise UsageError(f"frames must be uint8 (1, T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    frames = torch.from_numpy(as_uint8_videos(frames))
     n, t, h, w, _ = frames.shape
     if n != 1:
         raise UsageError(f"the LDS baseline models one video per run, got {n}; train one run per video")

@@ -39,7 +39,7 @@ from dyngen.device import cpu_has_bf16, resolve_device
 from dyngen.errors import RunError, TrainingDiverged, UsageError
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.masks import observed_weights
-from dyngen.io.video import to_tensor, to_uint8
+from dyngen.io.video import as_uint8_videos, to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.global_norm import use_global_norm
 from dyngen.models.innovations import Innovations
@@ -248,7 +248,7 @@ def train(
 
     Args:
         out: the run directory (new or empty; a non-empty one is refused).
-        frames: uint8 ``(N, T, H, W, 3)``, N videos of T frames.
+        frames: uint8 ``(N, T, H, W, 3)``, N videos of T frames (or ``dyngen.io.video.as_uint8_videos``'s inputs).
         names: one name per video (appearance vectors are named after them).
         model_config: the model's configuration; its size must match the frames.
         train_config: ABPTT's hyperparameters.
@@ -263,9 +263,7 @@ def train(
     Returns:
         The trained run, loaded.
     """
-    frames = torch.as_tensor(frames)
-    if frames.ndim != 5 or frames.dtype != torch.uint8 or frames.shape[-1] != 3:
-        raise UsageError(f"frames must be uint8 (N, T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
+    frames = torch.from_numpy(as_uint8_videos(frames))
     n, t, h, w, _ = frames.shape
     if (h, w) != (model_config.height, model_config.width):
         raise UsageError(f"frames are {h}x{w} but the model makes {model_config.height}x{model_config.width}")

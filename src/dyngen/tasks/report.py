@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from dyngen.errors import DyngenError, UsageError
-from dyngen.evaluate.metrics import DESCRIPTIONS, motion_energy_curve, temporal_power_spectrum
-from dyngen.evaluate.table import TABLE_KEYS, Table, compare, format_value, json_safe
+from dyngen.evaluation.metrics import DESCRIPTIONS, motion_energy_curve, temporal_power_spectrum
+from dyngen.evaluation.table import TABLE_KEYS, Table, compare, format_value, json_safe
 from dyngen.io.grid import save_curve, save_frame_grid, side_by_side
 from dyngen.io.video import to_uint8, write_video
 from dyngen.runs.checkpoint import load

@@ -1,6 +1,6 @@
-"""Quality metrics for synthesized and recovered videos (see :mod:`dyngen.evaluate.metrics`)."""
+"""Quality metrics for synthesized and recovered videos (see :mod:`dyngen.evaluation.metrics`)."""
 
-from dyngen.evaluate.metrics import (
+from dyngen.evaluation.metrics import (
     DESCRIPTIONS,
     appearance_distance,
     copying_score,

@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dyngen.evaluate.metrics import DESCRIPTIONS, Video, evaluate, reference_points
+from dyngen.evaluation.metrics import DESCRIPTIONS, Video, evaluate, reference_points
 
 Table = dict[str, dict[str, float]]
 # The metrics shown in tables, in this order (motion_energy_observed is shown once, in the header).
@@ -36,7 +36,7 @@ def compare(synthesized: Mapping[str, Video], observed: Video, *, seed: int = 0,
         references: add the "observed vs itself" and "static" columns.
 
     Returns:
-        ``{column: {metric: value}}`` with the keys of :func:`dyngen.evaluate.metrics.evaluate`.
+        ``{column: {metric: value}}`` with the keys of :func:`dyngen.evaluation.metrics.evaluate`.
     """
     table = {name: evaluate(v, observed, seed=seed) for name, v in synthesized.items()}
     if references:
