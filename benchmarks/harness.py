@@ -25,7 +25,7 @@ from dyngen.evaluation.table import json_safe
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import load
 from dyngen.runs.directory import CONFIG, Run
-from dyngen.runs.trainer import resume, train
+from dyngen.runs.train import resume, train
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 NO_LIMIT = 10**6  # the epoch cap of a run that a time budget stops

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch, windows
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.io.procedural import ripples
 from dyngen.io.video import read_video, to_tensor
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig

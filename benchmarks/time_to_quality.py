@@ -35,7 +35,7 @@ import numpy as np
 from harness import DATA, train_or_reuse
 
 from dyngen.evaluation import evaluate
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.io.grid import save_curve
 from dyngen.io.video import read_video, to_uint8
 from dyngen.presets import get_preset, parse_overrides

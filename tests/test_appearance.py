@@ -14,7 +14,7 @@ from dyngen.errors import DyngenError, UsageError
 from dyngen.io.procedural import ripples
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.runs.checkpoint import load_trained
-from dyngen.runs.trainer import train
+from dyngen.runs.train import train
 from dyngen.tasks.animate import animate, check_aspect
 from dyngen.tasks.appearance import appearance_grid, read_source, resolve_appearance, synthesize_appearance
 from dyngen.tasks.encode import encode

@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import load_benchmark, tiny_configs
 
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.models.dynamic_generator import DynamicGenerator
 
 
@@ -38,7 +38,7 @@ def test_harness_trains_reuses_and_continues_a_run(tmp_path, clip):
 
 
 def test_harness_refuses_to_resume_another_recipe(tmp_path, clip):
-    from dyngen.runs.trainer import train
+    from dyngen.runs.train import train
 
     harness = load_benchmark("harness")
     mc, tc = tiny_configs(epochs=1)
@@ -78,7 +78,7 @@ def test_recovery_fills_repredicts_only_the_hidden_frames():
 def test_time_to_quality_scores_syntheses_by_seed(tmp_path, clip):
     from dyngen.evaluation import evaluate
     from dyngen.io.video import to_uint8
-    from dyngen.runs.trainer import train
+    from dyngen.runs.train import train
     from dyngen.tasks.synthesize import synthesize_run
 
     ttq = load_benchmark("time_to_quality")

@@ -49,6 +49,7 @@ def runs(tmp_path_factory, request):
     return tmp, single, double
 
 
+@pytest.mark.slow
 def test_two_processes_learn_the_same_model_as_one(runs):
     tmp, single, double = runs
     assert single.keys() == double.keys()
@@ -67,7 +68,7 @@ def test_two_processes_learn_the_same_model_as_one(runs):
 def test_distributed_refuses_a_batch_size():
     from dyngen.algorithms.abptt import TrainConfig
     from dyngen.errors import UsageError
-    from dyngen.runs.trainer import _shard
+    from dyngen.runs.train import _shard
 
     with pytest.raises(UsageError, match="torchrun"):
         _shard(4, True, TrainConfig(), torch.device("cpu"))

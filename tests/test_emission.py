@@ -15,7 +15,7 @@ from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.emission import EMISSIONS, Emission, register_emission
 from dyngen.runs.checkpoint import load
-from dyngen.runs.trainer import resume, train
+from dyngen.runs.train import resume, train
 from dyngen.tasks.recover import recover
 from dyngen.tasks.synthesize import synthesize_run
 

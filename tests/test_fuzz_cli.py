@@ -91,7 +91,7 @@ def test_random_command_lines_exit_0_1_or_2_without_a_traceback(paths, monkeypat
     def reached(self, *args, **kw):
         raise Reached("training would start here")
 
-    monkeypatch.setattr(train_mod._Trainer, "fit", reached)
+    monkeypatch.setattr(train_mod.Trainer, "fit", reached)
     monkeypatch.chdir(Path(paths[0]).parent / "cwd")  # relative outputs ("0", "dyngen-demo") land there
     value = st.one_of(st.sampled_from(VALUES), st.sampled_from(paths))
     command = data.draw(st.sampled_from(sorted(GRAMMAR)))

@@ -7,7 +7,8 @@ from conftest import tiny_configs
 from dyngen.algorithms.abptt import Chains, abptt_epoch
 from dyngen.algorithms.langevin import langevin, posterior_energy, window_error
 from dyngen.models.dynamic_generator import DynamicGenerator
-from dyngen.runs.trainer import make_optimizer, train
+from dyngen.runs.train import train
+from dyngen.runs.trainer import make_optimizer
 from dyngen.tasks.synthesize import synthesize_run
 
 pytestmark = [

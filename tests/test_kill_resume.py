@@ -45,6 +45,7 @@ def setup(tmp_path_factory):
     return work, video, kr.final_state(work / "reference")
 
 
+@pytest.mark.slow
 def test_ctrl_c_then_sigkill_then_resume_is_bit_identical(setup):
     """Ctrl-C saves a checkpoint and exits with 130; the resumed run is killed at a random moment; the
     run, resumed again, ends exactly as an uninterrupted one, with no temporary file left."""
@@ -81,6 +82,7 @@ def test_sigterm_in_process_checkpoints_and_exits_143(tmp_path, monkeypatch, cap
     assert Run(tmp_path / "run").load_checkpoint()[1]["epoch"] == 2  # saved although 2 is no checkpoint epoch
 
 
+@pytest.mark.slow
 def test_cut_metrics_line_and_stale_temporaries_do_not_break_resume(setup, tmp_path):
     """What a kill can leave: half a metrics line, a temporary checkpoint, a temporary plot."""
     _, video, reference = setup

@@ -17,7 +17,6 @@ from dyngen.evaluation import (
     motion_energy,
     motion_energy_curve,
     psnr,
-    reconstruction_metrics,
     reference_points,
     ssim,
     temporal_power_spectrum,
@@ -174,18 +173,6 @@ def test_evaluate_and_reference_points():
     assert ref["static"]["motion_ratio"] == 0.0
     assert ref["observed vs itself"]["motion_ratio"] == pytest.approx(1.0, abs=0.1)
     assert ref["static"]["dynamics_distance"] > 3 * ref["observed vs itself"]["dynamics_distance"]
-
-
-def test_reconstruction_metrics_with_mask():
-    truth = moving_pattern(frames=4, size=16)
-    recon = truth.clone()
-    mask = torch.zeros(4, 16, 16, dtype=torch.bool)
-    mask[:, 4:8, 4:8] = True
-    recon[mask[:, None].expand_as(recon)] += 4 / 127.5
-    out = reconstruction_metrics(recon, truth, mask=mask)
-    assert out["mae_missing"] == pytest.approx(4.0, abs=1e-3)
-    assert out["psnr_missing"] == pytest.approx(10 * math.log10(255**2 / 16), abs=1e-3)
-    assert out["psnr"] > out["psnr_missing"] and out["ssim"] < 1.0
 
 
 def test_bad_inputs_raise():

@@ -1,7 +1,9 @@
-"""The README's Python snippet runs as written."""
+"""The README's Python snippet runs as written, and the public API it shows."""
 
 import re
 from pathlib import Path
+
+import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -29,6 +31,7 @@ def test_the_public_verbs_are_there_and_typed():
         assert hints.return_annotation is not inspect.Signature.empty, name
 
 
+@pytest.mark.slow
 def test_importing_dyngen_loads_no_torch():
     """The verbs load on first use, so ``import dyngen`` (and ``dyngen --version``) stays light."""
     import subprocess

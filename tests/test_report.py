@@ -13,7 +13,7 @@ from conftest import tiny_configs
 from dyngen.cli import main
 from dyngen.errors import DyngenError, UsageError
 from dyngen.runs.lds import train_lds
-from dyngen.runs.trainer import train
+from dyngen.runs.train import train
 from dyngen.tasks.report import build_report
 
 

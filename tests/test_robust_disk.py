@@ -12,7 +12,7 @@ from conftest import tiny_configs
 from dyngen.cli import main
 from dyngen.errors import DyngenError, ResourceError
 from dyngen.runs.directory import CHECKPOINT, Run
-from dyngen.runs.trainer import resume, train
+from dyngen.runs.train import resume, train
 
 
 @pytest.fixture

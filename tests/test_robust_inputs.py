@@ -117,6 +117,7 @@ def test_variable_frame_rate_is_resampled_by_time(files):
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc/self/clear_refs")
+@pytest.mark.slow
 def test_huge_image_is_read_in_bounded_memory(files):
     code = (
         "import sys; from dyngen.io.video import read_video\n"

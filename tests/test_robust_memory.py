@@ -19,7 +19,7 @@ from dyngen.io.video import write_video
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.runs import memory
 from dyngen.runs.memory import available_memory, check_training_memory, estimate_training_memory
-from dyngen.runs.trainer import train
+from dyngen.runs.train import train
 
 # A measured peak (resident set size) may exceed the estimate by this factor: the allocator, thread pools and
 # library versions move RSS by several per cent. Only this side is checked: an estimate that errs high refuses
@@ -52,6 +52,7 @@ print(status("VmHWM") - before, est.total - est.data)
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc/self/clear_refs")
+@pytest.mark.slow
 def test_estimate_covers_the_measured_peak_of_an_epoch():
     """The peak memory of one real epoch (64x64, window 30), above what the process held before."""
     out = subprocess.run([sys.executable, "-c", MEASURE], capture_output=True, text=True, check=True)
@@ -129,6 +130,7 @@ print(status("VmHWM") - before, 3000 * 3 * 32 * 32 * synthesis_bytes())
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's /proc/self/clear_refs")
+@pytest.mark.slow
 def test_synthesis_estimate_covers_its_measured_peak():
     out = subprocess.run([sys.executable, "-c", SYNTHESIS], capture_output=True, text=True, check=True)
     measured, estimate = map(int, out.stdout.split())

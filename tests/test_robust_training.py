@@ -17,7 +17,7 @@ from dyngen.runs import guards
 from dyngen.runs import trainer as train_mod
 from dyngen.runs.directory import Run
 from dyngen.runs.guards import LATENT_LIMIT, MAX_RECOVERIES
-from dyngen.runs.trainer import train
+from dyngen.runs.train import train
 
 
 def _sabotage(monkeypatch, bad_calls, how):

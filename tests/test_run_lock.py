@@ -12,7 +12,7 @@ from conftest import tiny_configs
 
 from dyngen.errors import RunError
 from dyngen.runs.directory import LOCK, Run
-from dyngen.runs.trainer import resume, train
+from dyngen.runs.train import resume, train
 
 pytest.importorskip("fcntl")
 
@@ -43,6 +43,7 @@ def test_a_second_trainer_is_refused_and_changes_nothing(run):
     assert run.read_metrics()[-1]["epoch"] == 4
 
 
+@pytest.mark.slow
 def test_a_killed_owner_leaves_no_lock_behind(run):
     holder = (
         "import os, signal; from dyngen.runs.directory import Run; "

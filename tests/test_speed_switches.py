@@ -116,6 +116,7 @@ def test_activation_checkpointing_computes_the_same_and_recomputes_each_block(mo
     assert len(calls) == 2 * len(g.blocks)
 
 
+@pytest.mark.slow
 def test_compiled_transition_trains_the_same(monkeypatch):
     """compile_transition: the unroll runs through torch.compile, and training computes the same."""
     from torch._dynamo.utils import counters
@@ -226,11 +227,12 @@ def test_fused_learning_learns_from_the_latents_one_langevin_step_earlier(learn_
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(tmp_path, clip, caplog, monkeypatch, native):
     from dyngen.runs import trainer as train_task
+    from dyngen.runs.train import train
 
     monkeypatch.setattr(train_task, "cpu_has_bf16", lambda: native)
     mc, tc = tiny_configs(epochs=1, precision="bf16")
     with caplog.at_level("WARNING", logger="dyngen.runs.trainer"):
-        train_task.train(tmp_path / "run", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
+        train(tmp_path / "run", clip[None], names=["clip"], model_config=mc, train_config=tc, device="cpu")
     warned = [r.getMessage() for r in caplog.records if "bfloat16 instructions" in r.getMessage()]
     assert len(warned) == (0 if native else 1)
     assert all("--precision fp32" in m for m in warned)

@@ -13,7 +13,7 @@ from dyngen.io.video import to_uint8
 from dyngen.models.innovations import Innovations
 from dyngen.runs.checkpoint import load_trained
 from dyngen.runs.directory import Run
-from dyngen.runs.trainer import resume, train
+from dyngen.runs.train import resume, train
 from dyngen.tasks.synthesize import synthesize_run
 
 
@@ -132,7 +132,7 @@ def test_reconstruction_matches_the_clip(tmp_path, clip):
 
 
 def test_fixed_norm_psnr_is_the_training_fit_with_one_window(tmp_path, clip):
-    from dyngen.evaluation.metrics import psnr_from_mse
+    from dyngen.evaluation.fidelity import psnr_from_mse
     from dyngen.io.video import to_tensor
 
     one = _train(tmp_path, clip, name="one", epochs=30, checkpoint_every=30, window=12)  # the whole 12-frame clip

@@ -33,7 +33,7 @@ _EXPORTS = {
     **dict.fromkeys(
         ["train", "synthesize", "recover", "remove", "encode", "animate", "interpolate", "evaluate"], "dyngen.api"
     ),
-    "resume": "dyngen.runs.trainer",
+    "resume": "dyngen.runs.train",
     "load": "dyngen.runs.checkpoint",
     "read_video": "dyngen.io.video",
     "write_video": "dyngen.io.video",
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from dyngen.io.procedural import ripples
     from dyngen.io.video import read_video, write_video
     from dyngen.runs.checkpoint import load
-    from dyngen.runs.trainer import resume
+    from dyngen.runs.train import resume
 
 __all__ = [
     "animate", "encode", "evaluate", "interpolate", "load", "read_mask", "read_video", "recover", "remove", "resume",

@@ -21,8 +21,8 @@ from dyngen.io.video import as_uint8_videos
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import Trained, load
 from dyngen.runs.lds import TrainedLDS
-from dyngen.runs.trainer import resume
-from dyngen.runs.trainer import train as _train
+from dyngen.runs.train import resume
+from dyngen.runs.train import train as _train
 from dyngen.tasks.animate import Animation
 from dyngen.tasks.animate import animate as _animate
 from dyngen.tasks.encode import encode as _encode

@@ -24,7 +24,7 @@ from dyngen.algorithms.langevin import Latents, window_error
 from dyngen.algorithms.shard import Shard
 from dyngen.config import NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, DictConfig, Range, option
 from dyngen.errors import UsageError
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.models.dynamic_generator import DynamicGenerator
 
 Carry = tuple[torch.Tensor | None, torch.Tensor | None]  # (s_{t0-1}, x_{t0-1}) handed from a window to the next

@@ -24,7 +24,7 @@ def encode_config(args: argparse.Namespace):
 
 def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
-    from dyngen.evaluation.metrics import psnr_from_mse
+    from dyngen.evaluation.fidelity import psnr_from_mse
     from dyngen.io.video import to_tensor, to_uint8, video_fps, write_video
     from dyngen.runs.checkpoint import load_trained
     from dyngen.tasks.appearance import read_model_video

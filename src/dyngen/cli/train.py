@@ -158,7 +158,7 @@ def init_distributed(args: argparse.Namespace) -> bool:
 
 def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_info=None, desc: str = "train"):
     """Train (or resume) with a progress bar and graceful Ctrl-C; returns the trained run."""
-    from dyngen.runs.trainer import train
+    from dyngen.runs.train import train
 
     cfg = resolve(args)
     with graceful_stop() as stop, progress(cfg.train.epochs, 0, args.quiet, desc) as cb:
@@ -203,7 +203,7 @@ def lds_command(args: argparse.Namespace) -> int:
 def command(args: argparse.Namespace) -> int:
     from dyngen.io.dataset import load_videos
     from dyngen.runs.directory import Run
-    from dyngen.runs.trainer import resume
+    from dyngen.runs.train import resume
 
     if args.model == "lds":
         return lds_command(args)

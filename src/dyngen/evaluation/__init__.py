@@ -1,5 +1,11 @@
-"""Quality metrics for synthesized and recovered videos (see :mod:`dyngen.evaluation.metrics`)."""
+"""Quality metrics for synthesized and recovered videos, from pixels alone.
 
+:mod:`.metrics`: synthesis against the observed clip (patch distances, motion, spectra, copying) and the
+reference points; :mod:`.fidelity`: PSNR and SSIM against a known video; :mod:`.recovery`: the recovery error
+over hidden pixels; :mod:`.table`: tables of several videos beside the reference points.
+"""
+
+from dyngen.evaluation.fidelity import psnr, psnr_from_mse, ssim
 from dyngen.evaluation.metrics import (
     DESCRIPTIONS,
     appearance_distance,
@@ -9,10 +15,7 @@ from dyngen.evaluation.metrics import (
     motion_drift,
     motion_energy,
     motion_energy_curve,
-    psnr,
-    reconstruction_metrics,
     reference_points,
-    ssim,
     temporal_power_spectrum,
     temporal_spectrum_distance,
 )
@@ -27,7 +30,7 @@ __all__ = [
     "motion_energy",
     "motion_energy_curve",
     "psnr",
-    "reconstruction_metrics",
+    "psnr_from_mse",
     "reference_points",
     "ssim",
     "temporal_power_spectrum",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from dyngen.errors import MaskError
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 
 
 def _hidden_diff(recovered: torch.Tensor, truth: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:

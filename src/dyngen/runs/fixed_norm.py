@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from dyngen.algorithms.abptt import Chains, windows
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.io.masks import observed_weights
 from dyngen.io.video import to_tensor
 from dyngen.models.dynamic_generator import DynamicGenerator

@@ -27,7 +27,7 @@ from dyngen import __version__
 from dyngen.errors import RunError, UsageError
 from dyngen.io.video import as_uint8_videos, to_tensor
 from dyngen.baselines.lds import LinearDynamicSystem
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.runs.directory import LoadedRun, Run
 
 log = logging.getLogger(__name__)

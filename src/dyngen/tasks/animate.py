@@ -21,7 +21,7 @@ import torch
 from dyngen.algorithms.inference import EncodeConfig, Encoded
 from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
-from dyngen.evaluation.metrics import psnr_from_mse
+from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.io.video import as_frames
 from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance

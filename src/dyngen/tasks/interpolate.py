@@ -6,10 +6,8 @@ Where the points lie (``spacing``):
 
 - ``"even"`` (default): the rows are equally far apart in pixels (RMSE, the
   same motion in every row). The generator does not change at a uniform rate
-  along the line: on the animal clips, with evenly spaced rho, nearly all of
-  the change from a lioness to a white horse happened between rho = 0.3 and
-  0.7 (the middle step was 18x the first in MSE), so a uniform grid looks like
-  "A, A, A, switch, B, B". Even spacing follows the path's arc length,
+  along the line, so a uniform grid can look like "A, A, A, switch, B, B"
+  (README, "Measured results"). Even spacing follows the path's arc length,
   measured on a dense probe of rho, and gives a morph; the rho of each row is
   reported and printed on the grid.
 - ``"uniform"``: rho = 0, 1/(K-1), ..., 1.

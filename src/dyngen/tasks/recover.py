@@ -44,7 +44,7 @@ from dyngen.errors import MaskError, UsageError
 from dyngen.io.video import as_frames, to_uint8
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.runs.lds import default_state_dim
-from dyngen.runs.trainer import train
+from dyngen.runs.train import train
 
 log = logging.getLogger(__name__)
 
