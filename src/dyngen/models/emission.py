@@ -93,7 +93,7 @@ class Emission(nn.Module):
             return rendered
         if visible is None:
             return observed
-        return visible * observed + (1 - visible) * rendered
+        return torch.where(visible > 0, observed, rendered)  # a hidden value is never read, whatever it holds
 
 
 EMISSIONS: dict[str, type[Emission]] = {}
