@@ -18,11 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dyngen.algorithms.inference import EncodeConfig, Encoded
+from dyngen.algorithms.inference import EncodeConfig, Encoded, Progress
 from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
 from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.io.video import as_frames
+from dyngen.resources import check_synthesis_memory
 from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance
 from dyngen.tasks.encode import encode
@@ -69,6 +70,7 @@ def animate(
     seed: int = 0,
     config: EncodeConfig | None = None,
     noise: str = "posterior",
+    progress: Progress | None = None,
 ) -> Animation:
     """Animate still images with a trained model of many videos, its parameters frozen.
 
@@ -79,6 +81,7 @@ def animate(
         seed: the seed of the inference and of the fresh noise.
         config: the inference settings (``dyngen.algorithms.inference.EncodeConfig``).
         noise: the distribution of the fresh noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
+        progress: told ``(Langevin steps done, steps)`` while the stills are encoded.
 
     Returns:
         The animations, the inferred latents and the first frames' PSNR against the stills.
@@ -91,9 +94,10 @@ def animate(
     check_aspect(tuple(x.shape[2:]), (mc.height, mc.width), "the still")
     if tuple(x.shape[2:]) != (mc.height, mc.width):
         raise UsageError(f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}")
+    check_synthesis_memory(x.shape[0], frames, tuple(x.shape[1:]))  # before the inference, not after it
     model = trained.model
     snapshot = state_snapshot(model)
-    latents = encode(trained, x[:, None], config=config, seed=seed)
+    latents = encode(trained, x[:, None], config=config, seed=seed, progress=progress)
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed + 1)
     b = x.shape[0]
