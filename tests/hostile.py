@@ -115,6 +115,9 @@ def make_all(d: Path) -> dict[str, Path]:
     put("folder of frames of mixed sizes", _mixed_folder(d / "mixed", v))
     put("path with spaces and unicode", encode(d / "my clip ü 视频.mp4", v))
     put("folder of frames numbered 1..12 unpadded", _unpadded_folder(d / "unpadded", v))
+    png = _save(Image.fromarray(v[0]), d / "whole.png").read_bytes()
+    put("PNG truncated to half", _write(d / "cut.png", png[: len(png) // 2]))
+    put("random bytes .npy", _write(d / "random.npy", np.random.default_rng(2).bytes(4000)))
     return out
 
 

@@ -65,7 +65,7 @@ def test_demo_runs_small(tmp_path, capsys):
         (["train", "{missing}", "--out", "{out}"], 1, "no such file"),
         (["train", "{garbage}", "--out", "{out}"], 1, "cannot"),
         (["train", "{video}", "--out", "{out}", "--frames", "50"], 1, "only 12"),
-        (["train", "{video}", "--out", "{out}", "--preset", "nope"], 2, "allowed: paper-texture"),
+        (["train", "{video}", "--out", "{out}", "--preset", "nope"], 2, "invalid choice: 'nope'"),
         (["train", "{video}", "--out", "{out}", "--size", "100"], 2, "cannot make 100x100"),
         (["synthesize", "{tmp}", "--frames", "5", "--out", "{tmp}/x.mp4"], 1, "not a dyngen run"),
     ],
@@ -83,15 +83,13 @@ def test_bad_input_one_line_and_nothing_written(tmp_path, video, capsys, argv, c
 
 
 def test_help_shows_defaults(capsys):
-    with pytest.raises(SystemExit):
-        main(["synthesize", "--help"])
+    assert main(["synthesize", "--help"]) == 0
     assert "(default: 1)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("command", ["train", "recover", "synthesize", "demo"])
 def test_help_tells_each_default_once_and_never_none(capsys, command):
-    with pytest.raises(SystemExit):
-        main([command, "--help"])
+    assert main([command, "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "(default: None)" not in out
     assert re.search(r"\(default: [^)]*\) \(default:", out) is None  # no default told twice

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import io
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -123,3 +124,89 @@ def test_random_command_lines_exit_0_1_or_2_without_a_traceback(paths, monkeypat
     assert "Traceback" not in text and "bug in dyngen" not in text, (argv, text)
     errors = [line for line in text.splitlines() if line.startswith("error: ")]
     assert len(errors) <= 1 and (code == 0 or len(errors) == 1 or "--debug" in argv), (argv, code, text)
+
+
+# ----------------------------------------------------------------------------- the option campaign (tests/campaign.py)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import campaign  # noqa: E402
+
+from dyngen.cli.options import parse_size, path  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> campaign.Workspace:
+    return campaign.make_workspace(tmp_path_factory.mktemp("campaign") / "w")
+
+
+@pytest.fixture(scope="module")
+def campaign_cases(workspace) -> list[tuple[str, list[str], bool]]:
+    return campaign.cases(workspace)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_option_campaign_cases(workspace, campaign_cases, data):
+    """A drawn case: every option x NaN, inf, 0, negative, huge, empty, text; every positional emptied.
+    ``python tests/campaign.py`` runs all of them."""
+    name, argv, must_fail = data.draw(st.sampled_from(campaign_cases))
+    event(name.split()[0])
+    with campaign.stubs():
+        assert campaign.verdict(argv, workspace, must_fail) is None, (name, argv)
+
+
+def test_damaged_run_files_through_every_command_that_reads_them(workspace, campaign_cases):
+    damaged = [c for c in campaign_cases if "damaged" in c[0]]
+    assert len(damaged) == 8
+    with campaign.stubs():
+        for name, argv, must_fail in damaged:
+            assert campaign.verdict(argv, workspace, must_fail) is None, name
+
+
+def test_every_option_value_is_checked_where_it_is_declared():
+    """No option parses a bare int or float: each number has a declared range (``dyngen.cli.options.number`` or
+    a config field's), each path refuses an empty string."""
+    for command, p in campaign.grammar().items():
+        for a in p._actions:
+            if a.type in (int, float):
+                pytest.fail(f"{command} {a.option_strings}: a number without a declared range")
+            if a.type not in (None, path, str):
+                assert hasattr(a.type, "range"), (command, a.option_strings, a.type)
+
+
+def allowed(a: argparse.Action) -> str:
+    """What an option allows, as its parser checks it."""
+    if a.type is path:
+        return "a path (not empty)"
+    if a.type is parse_size:
+        return f"S or HxW, sides {parse_size.range.describe()}"
+    if getattr(a.type, "range", None) is not None:
+        return a.type.range.describe()
+    if a.choices:
+        return ", ".join(map(str, a.choices))
+    return "any text (checked when used)"
+
+
+def options_table() -> str:
+    """docs/robustness.md's table of every option that takes a value: what it allows, and in which commands."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for command, p in campaign.grammar().items():
+        for a in p._actions:
+            if a.option_strings and a.nargs != 0 and a.help != argparse.SUPPRESS and "--help" not in a.option_strings:
+                rows.setdefault((a.option_strings[-1], allowed(a)), []).append(command)
+    lines = ["| option | allowed values | commands |", "|---|---|---|"]
+    lines += [f"| `{o}` | {v} | {', '.join(c)} |" for (o, v), c in sorted(rows.items())]
+    return "\n".join(lines)
+
+
+def test_the_docs_list_every_option_with_what_it_allows():
+    """In a fresh process: other tests register emissions, which would add choices to --emission."""
+    import subprocess
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "robustness.md").read_text()
+    table = subprocess.run([sys.executable, __file__], capture_output=True, text=True, check=True).stdout.strip()
+    assert table.startswith("| option |") and table in docs, "regenerate the table: python tests/test_fuzz_cli.py"
+
+
+if __name__ == "__main__":
+    print(options_table())

@@ -66,7 +66,7 @@ def test_state_dim_option_and_refusals(tmp_path, capsys):
     assert main([*base, "--out", str(tmp_path / "d3"), "--state-dim", "3", "--json"]) == 0
     assert _json(capsys)["rank"] == 3
     assert main([*base, "--out", str(tmp_path / "bad"), "--state-dim", "0"]) == 2
-    assert "state_dim must be a positive integer" in capsys.readouterr().err
+    assert "argument --state-dim: must be an integer in [1, 4096], got '0'" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
     assert main(["train", "--model", "lds", "--out", str(tmp_path / "d3"), "--resume", "--quiet"]) == 2
     assert "cannot be resumed" in capsys.readouterr().err

@@ -77,20 +77,24 @@ def test_low_free_space_is_refused_before_writing(run, monkeypatch):
     monkeypatch.setattr(
         "dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=int(1.5 * checkpoint_size))
     )  # less than twice the checkpoint
-    with pytest.raises(ResourceError, match=r"not enough free disk space to write a checkpoint: .* MB free"):
-        resume(run, epochs=4, device="cpu")
-    assert (run / CHECKPOINT).read_bytes() == before
+    metrics = (run / "metrics.jsonl").read_bytes()
+    with pytest.raises(ResourceError, match=r"not enough free disk space to write the run \(.*\): .* MB free"):
+        resume(run, epochs=4, device="cpu")  # refused before training: the checkpoint of epoch 3 would not fit
+    assert (run / CHECKPOINT).read_bytes() == before and (run / "metrics.jsonl").read_bytes() == metrics
     monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=3 * checkpoint_size))
     assert resume(run, epochs=3, device="cpu").epoch == 3
 
 
-def test_new_run_on_a_full_disk_writes_nothing_but_a_folder(tmp_path, clip, monkeypatch):
+def test_new_run_on_a_full_disk_writes_nothing(tmp_path, clip, monkeypatch):
+    """Refused before training, from the size of what the run will write (data, checkpoints, previews)."""
     real = shutil.disk_usage
-    monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=1000))
+    free = 400_000  # more than the data and one checkpoint (~0.1 MB), less than twice the run
+    monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=free))
     mc, tc = tiny_configs()
-    with pytest.raises(ResourceError, match="training data"):
+    with pytest.raises(ResourceError, match=r"to write the run \(0.0 MB of data, 3 checkpoint files of 0.1 MB, 0 "
+                       r"previews\): .*; free some space or use another --out; nothing was written"):  # fmt: skip
         train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
-    assert list((tmp_path / "r").iterdir()) == []
+    assert not (tmp_path / "r").exists()
     monkeypatch.undo()  # and the empty folder can be used once there is space
     train(tmp_path / "r", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
 

@@ -68,6 +68,7 @@ POSITIVE_INT = Range(lo=1, integer=True)
 NONNEGATIVE_INT = Range(lo=0, integer=True)
 POSITIVE = Range(lo=0, lo_open=True)
 NONNEGATIVE = Range(lo=0)
+WIDTH = Range(lo=1, hi=4096, integer=True, hi_open=False, rule="an integer in [1, 4096]")  # a layer or latent size
 SEED = Range(lo=0, hi=2**63, integer=True, rule="an integer in [0, 2^63)")
 
 

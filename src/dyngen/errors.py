@@ -29,6 +29,10 @@ class RunError(DyngenError):
     """A run directory that is missing, not a run, or not resumable."""
 
 
+class CorruptFile(RunError):
+    """A file of a run (checkpoint, data, latents) that cannot be read or whose checksum does not match."""
+
+
 class TrainingDiverged(DyngenError):
     """Training produced non-finite values and could not recover."""
 

@@ -101,6 +101,19 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+ABOUT = {
+    "paper-texture": "the paper's experiment 1 (dynamic textures), exactly: 60 frames at 64x64, 3000 epochs",
+    "paper-action": "the paper's experiment 2 (action patterns, appearance vectors), exactly: 30 frames, 7000 epochs",
+    "paper-recovery": "the paper's experiment 3 (recovery), exactly: 70 frames at 150x150, 7000 epochs",
+    "paper-removal": "the paper's experiment 4 (content removal), exactly: 150 frames at 128x128, 7000 epochs",
+    "cpu": "a slower laptop: a quarter of the paper's widths, 3 Langevin + 4 Adam steps, one window, 1500 epochs",
+    "cpu-texture": "the default of train: half the paper's widths, as cpu otherwise, the loss-spike guard on",
+    "cpu-action": "action patterns on a laptop: a quarter of the widths, 300 epochs",
+    "cpu-recovery": "the default of recover and remove: 70 frames at 64x64 in one window, 500 epochs",
+    "demo": "the embedded demo: 32x32, small and quick (dyngen demo)",
+}
+
+
 def get_preset(name: str) -> dict[str, dict[str, Any]]:
     """The preset's settings, or UsageError naming the allowed presets."""
     if name not in PRESETS:

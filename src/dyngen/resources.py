@@ -80,6 +80,20 @@ def synthesis_bytes(itemsize: int = FLOAT) -> int:
     return 2 * itemsize + 2
 
 
+def check_memory(need: int, what: str, hint: str, *, available: int | None = None) -> None:
+    """Refuse a job that needs ``need`` bytes of RAM when less is available (ResourceError naming ``what`` and
+    ``hint``, what to shrink), before any work; nothing when the system cannot tell or the checks are off."""
+    if skipped():
+        return
+    avail = available_memory("cpu") if available is None else available
+    if avail is None or need <= avail:
+        return
+    raise ResourceError(
+        f"{what} needs about {gigabytes(need)} of RAM, but only {gigabytes(avail)} is available; {hint}. "
+        f"Set {SKIP_ENV}=1 to try anyway."
+    )
+
+
 def check_synthesis_memory(
     num: int, frames: int, frame_shape: tuple[int, ...], *, itemsize: int = FLOAT, available: int | None = None
 ) -> None:
@@ -103,7 +117,5 @@ def check_synthesis_memory(
         hint = f"ask for at most {fits} frames per sample" + (" or fewer samples (--num)" if num > 1 else "")
     else:
         hint = f"ask for at most {avail // (frames * per_frame)} samples of {frames} frames, or fewer frames"
-    raise ResourceError(
-        f"synthesizing {num} x {frames} frames of {'x'.join(map(str, frame_shape[1:]))} needs about "
-        f"{gigabytes(need)} of RAM, but only {gigabytes(avail)} is available; {hint}. Set {SKIP_ENV}=1 to try anyway."
-    )
+    what = f"synthesizing {num} x {frames} frames of {'x'.join(map(str, frame_shape[1:]))}"
+    check_memory(need, what, hint, available=avail)

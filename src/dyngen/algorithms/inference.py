@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 INITS = ("nearest", "prior")
 STAGES = 20  # temperature changes over a schedule
 RETRIES = 4  # after a divergence the step size is halved, this many times in all
+Progress = Callable[[int, int], None]  # called with (Langevin steps done, steps in all) as inference goes on
 
 
 @dataclass
@@ -72,9 +74,14 @@ class EncodeConfig(DictConfig):
 
     kind: ClassVar[str] = "inference"
 
-    steps: int = option(300, "Langevin steps (a fifth sampling, then annealing)", range=POSITIVE_INT)
+    steps: int = option(
+        300, "Langevin steps (a fifth sampling, then annealing)", range=POSITIVE_INT, flag="--langevin-steps"
+    )
     step_size: float | None = option(None, "Langevin step delta (default: from the run)", range=POSITIVE)
-    restarts: int = option(4, "chains per input; the lowest energy wins", range=POSITIVE_INT)
+    restarts: int = option(
+        4, "chains per input; the lowest energy wins",
+        range=Range(lo=1, hi=1000, integer=True, hi_open=False, rule="an integer in [1, 1000]"),
+    )  # fmt: skip
     min_temperature: float = option(
         1e-3, "the temperature the annealing ends at", range=Range(lo=0, hi=1, lo_open=True, hi_open=False), cli=False
     )
@@ -188,6 +195,7 @@ def anneal(
     step_size: float,
     config: EncodeConfig,
     generator: torch.Generator,
+    progress: Progress | None = None,
 ) -> Latents | None:
     """Langevin through the temperature schedule (``temperatures``); None if a latent exceeds ``LATENT_LIMIT``.
 
@@ -199,7 +207,9 @@ def anneal(
         step_size: delta at temperature 1.
         config: steps and the final temperature.
         generator: the injected noise.
+        progress: told the steps done after each stage of the schedule.
     """
+    done = 0
     for n_steps, tau in temperatures(config.steps, config.min_temperature, config.sample_fraction):
 
         def energy(zz: Latents, tau: float = tau) -> torch.Tensor:
@@ -209,6 +219,9 @@ def anneal(
         worst = max(float(v.abs().max()) if v.numel() else 0.0 for v in z.values())
         if not math.isfinite(worst) or worst > LATENT_LIMIT:
             return None
+        done += n_steps
+        if progress is not None:
+            progress(done, config.steps)
     return z
 
 
@@ -221,6 +234,7 @@ def infer_latents(
     config: EncodeConfig | None = None,
     bank: Chains | None = None,
     generator: torch.Generator | None = None,
+    progress: Progress | None = None,
 ) -> Encoded:
     """Infer the latents of new sequences with the model frozen (see the module docstring).
 
@@ -232,6 +246,7 @@ def infer_latents(
         config: steps, restarts, annealing and initialisation (``step_size`` and ``sigma`` there are ignored).
         bank: the training chains, for ``init="nearest"`` (required there).
         generator: every random draw; the same seed gives the same latents.
+        progress: told ``(steps done, steps)`` as the schedule goes on (a retry starts again from 0).
 
     Returns:
         The best chain's latents for each sequence.
@@ -268,7 +283,7 @@ def infer_latents(
             x = frames.repeat_interleave(r, dim=0)  # (B r, T, 3, H, W), sequence-major like z
             step = step_size
             for attempt in range(RETRIES):
-                out = anneal(model, x, z, sigma=sigma, step_size=step, config=cfg, generator=g)
+                out = anneal(model, x, z, sigma=sigma, step_size=step, config=cfg, generator=g, progress=progress)
                 if out is not None:
                     break
                 if attempt < RETRIES - 1:

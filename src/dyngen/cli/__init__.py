@@ -11,14 +11,18 @@ traceback, unless ``--debug`` is given; an unexpected exception is reported as a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from dyngen import __version__
+from dyngen.cli.options import SEEDS, number
 from dyngen.errors import DyngenError, Interrupted
+
+MEMORY_HINT = "try a smaller --size, fewer --frames or a shorter --window"
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -37,23 +41,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
-def parse_seed(text: str) -> int:
-    """A seed: an integer in [0, 2^63)."""
-    try:
-        seed = int(text)
-    except ValueError:
-        seed = -1
-    if not 0 <= seed < 2**63:
-        raise argparse.ArgumentTypeError(f"the seed must be an integer in [0, 2^63), got '{text}'")
-    return seed
-
-
-def add_common(p: argparse.ArgumentParser, *, device: bool = True, seed: bool = True) -> None:
-    """Options every command shares."""
+def add_common(
+    p: argparse.ArgumentParser, *, device: bool = True, seed: bool = True, memory_hint: str = MEMORY_HINT
+) -> None:
+    """Options every command shares; ``memory_hint``: what an out-of-memory error tells the user to shrink (the
+    command's own options)."""
     if device:
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     if seed:
-        p.add_argument("--seed", type=parse_seed, default=0, help="random seed; the same seed gives the same result")
+        p.add_argument("--seed", type=number(int, SEEDS), default=0,
+                       help="random seed; the same seed gives the same result")  # fmt: skip
+    p.set_defaults(memory_hint=memory_hint)
     p.add_argument("--json", action="store_true", help="print one machine-readable summary line last")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
@@ -69,32 +67,51 @@ def add_noise_option(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def parse_size(text: str) -> int | tuple[int, int]:
-    """``"64"`` -> 64, ``"48x64"`` -> (48, 64)."""
+@contextlib.contextmanager
+def progress_bar(quiet: bool, desc: str, unit: str = "step") -> Iterator[Callable[[int, int], None] | None]:
+    """A tqdm bar fed with ``(done, total)`` (the total may change: a retry, a second phase); None with --quiet."""
+    if quiet:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, unit=unit, dynamic_ncols=True, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
     try:
-        if "x" in text.lower():
-            h, w = text.lower().split("x")
-            size: int | tuple[int, int] = (int(h), int(w))
-        else:
-            size = int(text)
-    except ValueError:
-        size = 0
-    if min(size if isinstance(size, tuple) else (size,)) < 1:
-        raise argparse.ArgumentTypeError(f"size must be S or HxW, positive (for example 64 or 48x64), got '{text}'")
-    return size
+        yield update
+    finally:
+        bar.close()
 
 
-def emit(args: argparse.Namespace, summary: dict[str, Any], lines: Sequence[str]) -> None:
-    """Tell the user what was written: human lines, then the JSON line with ``--json``."""
-    if not args.quiet:
-        for line in lines:
-            print(line, file=sys.stderr if args.json else sys.stdout)
+def emit(
+    args: argparse.Namespace,
+    summary: dict[str, Any],
+    lines: Sequence[str],
+    *,
+    result: Sequence[str] = (),
+    warnings: Sequence[str | None] = (),
+) -> None:
+    """Tell the user what was written: human lines (not with ``--quiet``), then ``result`` (the command's answer,
+    such as evaluate's metrics: printed even with ``--quiet``), then the JSON line with ``--json``. ``warnings``
+    (None entries skipped) go to stderr as ``warning: ...`` even with ``--quiet``, and into the JSON line."""
+    out = sys.stderr if args.json else sys.stdout
+    for line in [*([] if args.quiet else lines), *result]:
+        print(line, file=out)
+    warnings = [w for w in warnings if w]
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if warnings:
+        summary = {**summary, "warnings": warnings}
     if args.json:
         print(json.dumps(summary, default=str))
 
 
 def _parser() -> argparse.ArgumentParser:
-    from dyngen.cli import animate, demo, encode, evaluate, interpolate, recover, report, synthesize, train
+    from dyngen.cli import animate, demo, encode, evaluate, interpolate, presets, recover, report, synthesize, train
 
     parser = _Parser(
         prog="dyngen",
@@ -103,14 +120,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dyngen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate):
+    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate, presets):
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a usage error (2, its line printed), --help or --version (0)
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -136,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         if isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
-            print("error: out of memory; try a smaller --size, fewer --frames or a shorter --window", file=sys.stderr)
+            print(f"error: out of memory; {getattr(args, 'memory_hint', MEMORY_HINT)}", file=sys.stderr)
         else:
             print(
                 f"error: unexpected {type(e).__name__}: {_one_line(str(e))}; this is a bug in dyngen, "

@@ -5,20 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dyngen.cli import HelpFormatter, add_common, add_noise_option, emit
+from dyngen.cli import HelpFormatter, add_common, add_noise_option, emit, progress_bar
 from dyngen.cli.encode import add_encode_options, encode_config
+from dyngen.cli.options import FRAME_INDEX, FRAME_RATE, FRAMES, add_scale_options, number, path, scaling
 
 
-def read_stills(paths: list[str], size: tuple[int, int], *, stretch: bool):
-    """The images as uint8 ``(B, H, W, 3)`` at ``size``; another aspect ratio is refused unless ``stretch``."""
+def read_stills(paths: list[str], size: tuple[int, int], *, stretch: bool, frame: int | None = None):
+    """The images as uint8 ``(B, H, W, 3)`` at ``size``; another aspect ratio is refused unless ``stretch``;
+    a video only with ``frame`` (which frame is the still)."""
     import numpy as np
 
-    from dyngen.io.video import read_video, resize
+    from dyngen.io.video import read_still, resize
     from dyngen.tasks.animate import check_aspect
 
     out = []
     for p in paths:
-        image = read_video(p, frames=1)
+        image = read_still(p, frame=frame)
         if not stretch:
             check_aspect(image.shape[1:3], size, p)
         out.append(resize(image, size)[0])
@@ -29,23 +31,27 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
     from dyngen.io.grid import save_frame_grid
     from dyngen.io.mosaic import mosaic
-    from dyngen.io.video import to_uint8, write_video, write_videos
+    from dyngen.io.video import check_video_output, to_uint8, write_video, write_videos
     from dyngen.runs.checkpoint import load_trained
     from dyngen.tasks.animate import animate
 
     cfg = encode_config(args)
+    check_video_output(args.out)  # before the inference, not after it
     trained = load_trained(args.run, resolve_device(args.device))
     mc = trained.model.config
-    stills = read_stills(args.images, (mc.height, mc.width), stretch=args.stretch)
-    result = animate(trained, stills, frames=args.frames, seed=args.seed, config=cfg, noise=args.noise)
+    stills = read_stills(args.images, (mc.height, mc.width), stretch=args.stretch, frame=args.still_frame)
+    with progress_bar(args.quiet, "animate") as bar:
+        result = animate(trained, stills, frames=args.frames, seed=args.seed, config=cfg, noise=args.noise,
+                         progress=bar)  # fmt: skip
     videos = list(to_uint8(result.videos))
     out = Path(args.out)
-    written = write_videos(out, videos, fps=args.fps)
+    written = write_videos(out, videos, fps=args.fps, **scaling(args))
     names = [Path(p).stem for p in args.images]
     stills_row = [s[None] for s in stills]
     grid_video = None
     if len(videos) > 1:  # stills on top, animations below, one column per image
-        grid_video = write_video(out.with_name(out.stem + "_grid.mp4"), mosaic([stills_row, videos]), fps=args.fps)
+        grid_video = write_video(out.with_name(out.stem + "_grid.mp4"), mosaic([stills_row, videos]), fps=args.fps,
+                                 **scaling(args))  # fmt: skip
     png = out.with_name(out.stem + "_grid.png")
     labels = [f"{n} ({p:.1f} dB)" for n, p in zip(names, result.first_frame_psnr)]
     grid = save_frame_grid(png, videos, labels=labels, title="animated stills (first frame: the still's fit)")
@@ -71,12 +77,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
-    p.add_argument("images", nargs="+", help="still images (.png, .jpg, ...) or one-frame videos")
-    p.add_argument("--frames", type=int, default=60, help="frames per animation")
-    p.add_argument("--out", required=True, help="output video (.mp4, .gif, .npy); several images: OUT_k.ext")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
+    p.add_argument("images", nargs="+", type=path, help="still images (.png, .jpg, ...), or videos with --still-frame")
+    p.add_argument("--still-frame", type=number(int, FRAME_INDEX), default=None,
+                   help="take this frame of each input as its still (needed for a video of many frames)")  # fmt: skip
+    p.add_argument("--frames", type=number(int, FRAMES), default=60, help="frames per animation")
+    p.add_argument("--out", required=True, type=path,
+                   help="output video (.mp4, .gif, .npy); several images: OUT_k.ext")  # fmt: skip
+    p.add_argument("--fps", type=number(float, FRAME_RATE), default=25.0, help="frame rate of the written video")
     p.add_argument("--stretch", action="store_true", help="resize images of another aspect ratio anyway")
     add_noise_option(p)
+    add_scale_options(p)
     add_encode_options(p, steps=400)
-    add_common(p)
+    add_common(p, memory_hint="try fewer --frames, fewer images or fewer --restarts")
     p.set_defaults(func=command)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from dyngen.cli.options import COUNT, number, path, scaling
 from dyngen.errors import UsageError
 
 
@@ -17,17 +18,17 @@ def add_appearance_options(p: argparse.ArgumentParser) -> None:
         "--appearance", default=None,
         help="appearance source: a training video (name or index), 'random' (a ~ N(0, I)), a video outside the "
         "training set (encoded with the model frozen) or a latents file from 'dyngen encode'. Motion is new "
-        "(--start random) unless --start inferred (s_0 of --video) or --motion-from is given",
+        "(--s0 random) unless --s0 inferred (s_0 of --video) or --motion-from is given",
     )  # fmt: skip
     g.add_argument(
         "--motion-from", default=None,
         help="take s_0 and the noise from this source (a training video, a video file or a latents file); "
         "the noise past its length is fresh",
     )  # fmt: skip
-    g.add_argument("--grid", default=None, help="write the appearance figure here (.png): a column per training "
-                   "video, rows observed / sample 1 / sample 2 (new motion with its appearance)")  # fmt: skip
-    g.add_argument("--grid-video", default=None, help="the same grid as a video (.mp4, .gif)")
-    g.add_argument("--grid-samples", type=int, default=2, help="sample rows in the grid")
+    g.add_argument("--grid", default=None, type=path, help="write the appearance figure here (.png): a column per "
+                   "training video, rows observed / sample 1 / sample 2 (new motion with its appearance)")  # fmt: skip
+    g.add_argument("--grid-video", default=None, type=path, help="the same grid as a video (.mp4, .gif)")
+    g.add_argument("--grid-samples", type=number(int, COUNT), default=2, help="sample rows in the grid")
 
 
 def wanted(args: argparse.Namespace) -> bool:
@@ -66,14 +67,12 @@ def run(args: argparse.Namespace, trained: Any) -> tuple[dict, list[str]]:
         s0 = trained.chains.s0[trained.video_index(args.video)] if start == "inferred" and motion is None else None
         videos = tasks.synthesize_appearance(trained, a, frames=args.frames, num=args.num, seed=args.seed, s0=s0,
                                        motion=motion, noise_scale=args.noise_scale, noise=args.noise)  # fmt: skip
-        paths = write_videos(args.out, to_uint8(videos), fps=args.fps)
+        paths = write_videos(args.out, to_uint8(videos), fps=args.fps, **scaling(args))
         how = f"motion from {motion.label}" if motion else f"s_0 {'of ' + args.video if s0 is not None else 'new'}"
         summary.update(outputs=[str(p) for p in paths], num=args.num, appearance=label,
                        motion=motion.label if motion else ("inferred" if s0 is not None else "new"))  # fmt: skip
         lines += [f"wrote {p} (appearance {label}, {how})" for p in paths]
     if args.grid or args.grid_video:
-        if args.grid_samples < 1:
-            raise UsageError(f"--grid-samples must be >= 1, got {args.grid_samples}")
         rows = tasks.appearance_grid(trained, frames=args.frames, samples=args.grid_samples, seed=args.seed,
                                      noise=args.noise)  # fmt: skip
         if args.grid:
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace, trained: Any) -> tuple[dict, list[str]]:
             summary["grid"] = str(png)
             lines.append(f"grid: {png}")
         if args.grid_video:
-            video = write_video(args.grid_video, mosaic(rows), fps=args.fps)
+            video = write_video(args.grid_video, mosaic(rows), fps=args.fps, **scaling(args))
             summary["grid_video"] = str(video)
             lines.append(f"grid video: {video}")
     return summary, lines

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from dyngen.cli import HelpFormatter, add_common, emit
-from dyngen.cli.train import add_train_options, run_training
+from dyngen.cli.options import path
+from dyngen.cli.train import add_train_options, run_training, undertrained
 
 
 def command(args: argparse.Namespace) -> int:
@@ -43,7 +44,7 @@ def command(args: argparse.Namespace) -> int:
     summary["total_seconds"] = round(time.perf_counter() - t0, 1)
     lines = [f"{k:>12}: {v}" for k, v in paths.items()]
     lines.append(f"training reconstruction PSNR {summary['psnr']:.2f} dB in {summary['train_seconds']:.0f} s")
-    emit(args, summary, ["demo written:", *lines])
+    emit(args, summary, ["demo written:", *lines], warnings=[undertrained(trained.run.path)])
     return 0
 
 
@@ -54,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=HelpFormatter,
     )
-    p.add_argument("--out", default="dyngen-demo", help="output folder (must be new or empty)")
+    p.add_argument("--out", default="dyngen-demo", type=path, help="output folder (must be new or empty)")
     add_train_options(p, default_preset="demo")
     add_common(p)
     p.set_defaults(func=command)

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from dyngen.cli import HelpFormatter, add_common, emit
-from dyngen.cli.train import add_train_options, graceful_stop, progress, resolve, with_time_limit
+from dyngen.cli.options import add_scale_options, path, scaling
+from dyngen.cli.train import add_train_options, graceful_stop, progress, resolve, undertrained, with_time_limit
 
 
 def _outputs(path: Path) -> tuple[Path, Path]:
@@ -19,15 +20,17 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     from dyngen.evaluation.recovery import hidden_metrics
     from dyngen.io.grid import save_frame_grid, side_by_side
     from dyngen.io.masks import occluded_view, resolve_mask
-    from dyngen.io.video import read_video, to_tensor, to_uint8, video_fps, write_video
+    from dyngen.io.video import check_video_output, read_video, to_tensor, to_uint8, video_fps, write_video
     from dyngen.tasks.recover import recover
 
     cfg = resolve(args)
-    out = Path(args.out)
+    out = check_video_output(args.out)  # before any work
     compare, default_run = _outputs(out)
+    check_video_output(compare)
     run_dir = Path(args.run) if args.run else default_run
     video = read_video(args.video, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps)
-    missing = resolve_mask(args.mask, frames=video.shape[0], size=video.shape[1:3], seed=args.seed)
+    missing = resolve_mask(args.mask, frames=video.shape[0], size=video.shape[1:3], seed=args.seed,
+                           start=None if args.fps else args.start)  # fmt: skip
     epochs = cfg.train.epochs
     with graceful_stop() as stop, progress(epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
         result = recover(
@@ -40,13 +43,13 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
         )  # fmt: skip
     fps = args.fps or video_fps(args.video)
     recovered = to_uint8(result.recovered)
-    paths = {"output": write_video(out, recovered, fps=fps)}
+    paths = {"output": write_video(out, recovered, fps=fps, **scaling(args))}
     views = [occluded_view(video, missing), recovered]
     labels = ["input (hidden = black)", "recovered" if with_truth else "object removed"]
     if with_truth:
         views.append(video)
         labels.append("ground truth")
-    paths["comparison"] = write_video(compare, side_by_side(views), fps=fps)
+    paths["comparison"] = write_video(compare, side_by_side(views), fps=fps, **scaling(args))
     paths["grid"] = save_frame_grid(compare.with_suffix(".png"), views, labels=labels)
     summary: dict = {k: str(v) for k, v in paths.items()}
     summary.update(method=args.method, seconds=round(result.seconds, 2), **result.info)
@@ -54,7 +57,9 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
         summary["run"] = str(result.run)
     lines = [f"{k:>10}: {v}" for k, v in paths.items()]
     if result.run is not None:
-        lines.append(f"{'run':>10}: {result.run}")
+        lines.append(f"{'run':>10}: {result.run}" + (" (reused: not trained again)" if result.info.get("reused_run")
+                                                      else ""))  # fmt: skip
+
     if with_truth:
         m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written
         summary.update(m)
@@ -64,7 +69,8 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
             else f"hidden pixels ({100 * m['hidden_fraction']:.1f}%): error {m['error']:.3f} (0-255), "
             f"PSNR {m['psnr']:.2f} dB  [{args.method}, {result.seconds:.1f} s]"
         )
-    emit(args, summary, lines)
+    note = undertrained(result.run, f"rerun this command (it continues {result.run})") if result.run else None
+    emit(args, summary, lines, warnings=[note])
     return 0
 
 
@@ -80,14 +86,16 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
     from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, RESIDUALS
 
     p = sub.add_parser(name, help=helptext, description=description, formatter_class=HelpFormatter)
-    p.add_argument("video", help="the video (its hidden pixels are never used for learning)")
+    p.add_argument("video", type=path, help="the video (its hidden pixels are never used for learning)")
     p.add_argument(
         "--mask",
         required=True,
+        type=path,
         help="missing pixels (1/white = missing): a .mat (key 'masks'), .npy, mask video, PNG folder or image; "
-        "or a generated mask: frames:RATIO[:contiguous], region:SIZE, blocks:BLOCK[:RATIO], box:T,L,H,W[@A-B]",
+        "or a generated mask: frames:RATIO[:contiguous], region:SIZE, blocks:BLOCK[:RATIO], box:T,L,H,W[@A-B]. "
+        "A mask file of more frames than --frames is cut like the video (from --start)",
     )
-    p.add_argument("--out", required=True, help="the recovered video (.mp4, .gif, .npy or a PNG folder)")
+    p.add_argument("--out", required=True, type=path, help="the recovered video (.mp4, .gif, .npy or a PNG folder)")
     p.add_argument("--method", default="dg", choices=METHODS, help="dg (the dynamic generator) or a classic baseline")
     p.add_argument(
         "--residual",
@@ -104,7 +112,11 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         "interp (the nearest visible frames' states, interpolated in time), nearest, or auto (whichever of the two "
         "renders the visible frames better from their neighbours; docs/recovery.md)",
     )
-    p.add_argument("--run", default=None, help="run directory for dg (default: OUT_run beside the output)")
+    p.add_argument("--run", default=None, type=path,
+                   help="run directory for dg (default: OUT_run beside the output); the run of an earlier recovery "
+                   "of the same video, mask and settings is reused (--residual, --hidden-frames) without "
+                   "training again")  # fmt: skip
+    add_scale_options(p)
     add_train_options(p, default_preset="cpu-recovery")
     add_common(p)
     p.set_defaults(func=func)

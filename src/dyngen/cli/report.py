@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dyngen.cli import HelpFormatter, add_common, emit
+from dyngen.cli.options import FRAME_INDEX, FRAMES, number, path
 
 
 def command(args: argparse.Namespace) -> int:
@@ -36,12 +37,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "training curve and the metric table with two reference points. Open DIR/index.html in a browser.",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("run", help="a run directory (dyngen train, --model dg or lds)")
-    p.add_argument("--out", required=True, help="the report folder (new, empty, or an earlier report)")
-    p.add_argument("--against", default=None, help="score against this video instead of the training video")
-    p.add_argument("--against-frames", type=int, default=None, help="frames of --against to use (default: all)")
-    p.add_argument("--against-start", type=int, default=0, help="first frame of --against to use")
-    p.add_argument("--lds", default=None, help="an LDS run on the same clip to show beside the run")
-    p.add_argument("--frames", type=int, default=None, help="frames to synthesize (default: 4x the training length)")
-    add_common(p)
+    p.add_argument("run", type=path, help="a run directory (dyngen train, --model dg or lds)")
+    p.add_argument("--out", required=True, type=path, help="the report folder (new, empty, or an earlier report)")
+    p.add_argument("--against", default=None, type=path, help="score against this video instead of the training video")
+    p.add_argument(
+        "--against-frames", type=number(int, FRAMES), default=None, help="frames of --against to use (default: all)"
+    )
+    p.add_argument("--against-start", type=number(int, FRAME_INDEX), default=0, help="first frame of --against to use")
+    p.add_argument("--lds", default=None, type=path, help="an LDS run on the same clip to show beside the run")
+    p.add_argument(
+        "--frames",
+        type=number(int, FRAMES),
+        default=None,
+        help="frames to synthesize (default: 4x the training length)",
+    )
+    add_common(p, memory_hint="try fewer --frames")
     p.set_defaults(func=command)

@@ -8,11 +8,22 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from dyngen.algorithms.abptt import TrainConfig
-from dyngen.cli import HelpFormatter, add_common, emit, parse_size
-from dyngen.cli.options import add_config_options, config_overrides
+from dyngen.cli import HelpFormatter, add_common, emit
+from dyngen.cli.options import (
+    FRAME_INDEX,
+    FRAME_RATE,
+    FRAMES,
+    MINUTES,
+    add_config_options,
+    config_overrides,
+    number,
+    parse_size,
+    path,
+)
 from dyngen.errors import Interrupted, UsageError
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import PRESETS, Resolved, get_preset, resolve_config
@@ -22,19 +33,25 @@ def add_data_options(p: argparse.ArgumentParser, preset: dict[str, Any]) -> None
     g = p.add_argument_group("data")
     data, name = preset["data"], preset["name"]
     g.add_argument("--size", type=parse_size, default=None, help=f"frame size S or HxW ({name}: {data['size']})")
-    g.add_argument("--frames", type=int, default=None, help=f"frames per video ({name}: {data['frames']})")
-    g.add_argument("--start", type=int, default=0, help="first frame to use")
-    g.add_argument("--fps", type=float, default=None, help="resample videos to this frame rate (default: keep)")
+    g.add_argument(
+        "--frames", type=number(int, FRAMES), default=None, help=f"frames per video ({name}: {data['frames']})"
+    )
+    g.add_argument("--start", type=number(int, FRAME_INDEX), default=0, help="first frame to use")
+    g.add_argument("--fps", type=number(float, FRAME_RATE), default=None,
+                   help="resample videos to this frame rate (default: keep)")  # fmt: skip
 
 
 def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu-texture") -> None:
     """``--preset``, the data options and a flag for every model and training setting (``dyngen.cli.options``)."""
     preset = {**get_preset(default_preset), "name": default_preset}
-    p.add_argument("--preset", default=default_preset, help=f"settings to start from; one of: {', '.join(PRESETS)} "
-                   "(their values: dyngen presets NAME)")  # fmt: skip
+    p.add_argument("--preset", default=default_preset, choices=list(PRESETS),
+                   help="settings to start from (their values: dyngen presets NAME)")  # fmt: skip
     add_data_options(p, preset)
     p.add_argument(
-        "--time-limit", type=float, default=None, help="stop (with a checkpoint) after this many minutes of training"
+        "--time-limit",
+        type=number(float, MINUTES),
+        default=None,
+        help="stop (with a checkpoint) after this many minutes of training",
     )
     add_config_options(p, ModelConfig, defaults=preset["model"], source=default_preset)
     add_config_options(p, TrainConfig, defaults=preset["train"], source=default_preset)
@@ -45,21 +62,7 @@ def resolve(args: argparse.Namespace) -> Resolved:
     overrides = config_overrides(args, ModelConfig, TrainConfig)
     if getattr(args, "seed", None) is not None:
         overrides["seed"] = args.seed
-    cfg = resolve_config(args.preset, size=args.size, frames=args.frames, overrides=overrides)
-    check_data_options(cfg.data["frames"], args)
-    return cfg
-
-
-def check_data_options(frames: int, args: argparse.Namespace) -> None:
-    """Refuse impossible --frames, --start, --fps and --time-limit values (UsageError, exit code 2)."""
-    if frames < 1:
-        raise UsageError(f"--frames must be >= 1, got {frames}")
-    if args.start < 0:
-        raise UsageError(f"--start must be >= 0, got {args.start}")
-    for flag in ("fps", "time_limit"):
-        v = getattr(args, flag, None)
-        if v is not None and not 0 < v < float("inf"):
-            raise UsageError(f"--{flag.replace('_', '-')} must be a positive number, got {v}")
+    return resolve_config(args.preset, size=args.size, frames=args.frames, overrides=overrides)
 
 
 class StopRequest(threading.Event):
@@ -172,6 +175,22 @@ def run_training(args: argparse.Namespace, frames, names, *, missing=None, data_
     return trained
 
 
+def undertrained(run_path, resume_how: str | None = None) -> str | None:
+    """A note for where a run's outputs are written when the run stopped short of its epochs (``--time-limit``,
+    Ctrl-C): its model is undertrained; None when it finished."""
+    from dyngen.runs.directory import Run
+
+    run = Run(Path(run_path))
+    done, epochs = run.read_summary().get("epochs"), run.read_config().get("train", {}).get("epochs")
+    if done is None or epochs is None or done >= epochs:
+        return None
+    how = resume_how or f"dyngen train --out {run.path} --resume"
+    return (
+        f"the run stopped at epoch {done} of {epochs} ({100 * done / epochs:.0f}%), so its model and outputs are "
+        f"undertrained; to continue: {how}"
+    )
+
+
 def lds_command(args: argparse.Namespace) -> int:
     """``dyngen train --model lds``: fit the linear baseline to one video (closed form, seconds)."""
     import torch
@@ -209,7 +228,6 @@ def command(args: argparse.Namespace) -> int:
         return lds_command(args)
     args.distributed = init_distributed(args)
     if args.resume:
-        check_data_options(1, args)
         run = Run.open(args.out)
         cfg = run.read_config()
         epochs = args.epochs or cfg["train"]["epochs"]
@@ -224,6 +242,7 @@ def command(args: argparse.Namespace) -> int:
         if not args.videos:
             raise UsageError("give at least one video (or a folder of videos) to train on")
         cfg = resolve(args)
+        Run.check_new(args.out)  # before the videos are decoded
         frames, names = load_videos(
             args.videos, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps
         )
@@ -239,6 +258,7 @@ def command(args: argparse.Namespace) -> int:
             f"{summary['train_seconds']:.0f} s",
             f"loss curve: {trained.run.path / 'loss.png'}",
         ],
+        warnings=[undertrained(trained.run.path)],
     )
     return 0
 
@@ -253,8 +273,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "dyngen train ...), the videos are shared out among the N processes (data-parallel; README).",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("videos", nargs="*", help="video files, folders of videos, or folders of frames")
-    p.add_argument("--out", required=True, help="the run directory to create (or to continue with --resume)")
+    p.add_argument("videos", nargs="*", type=path, help="video files, folders of videos, or folders of frames")
+    p.add_argument("--out", required=True, type=path, help="the run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument(
         "--model", default="dg", choices=["dg", "lds"],

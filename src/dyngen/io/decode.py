@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dyngen.errors import VideoError
+from dyngen.errors import DyngenError, VideoError
 
 log = logging.getLogger(__name__)
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -146,14 +146,26 @@ def read_folder(
     return out
 
 
-def read_npy(p: Path, resize_frame: Resize, frames: int | None, start: int) -> list[np.ndarray]:
+def load_npy(p: Path, *, error: type[DyngenError] = VideoError, mmap: bool = True) -> np.ndarray:
+    """A ``.npy`` array (memory-mapped: only the parts used are read); never a pickle.
+
+    Raises:
+        ``error``: a damaged header, a file that is not a ``.npy`` at all, or an array of Python objects; numpy's
+        own message for the last two suggests loading the pickle, which dyngen never does, so it is not passed on.
+    """
     try:
-        a = np.load(p, mmap_mode="r", allow_pickle=False)  # mapped: only the frames used are read
+        return np.load(p, mmap_mode="r" if mmap else None, allow_pickle=False)
     except Exception as e:  # noqa: BLE001 - numpy raises many kinds of exception on a damaged header
-        if "Python objects" in str(e):
-            raise VideoError(f"{p}: the array holds Python objects (a pickle); only numeric arrays are read") from None
-        raise VideoError(f"{p}: cannot read as a .npy array ({_reason(e)})") from None
-    v = video_view(a, str(p))
+        text = str(e)
+        if "Object arrays" in text or "Python objects" in text:
+            raise error(f"{p}: the array holds Python objects (a pickle); only numeric arrays are read") from None
+        if "pickled" in text:
+            raise error(f"{p}: not a .npy array (no NumPy header; the file is damaged or of another kind)") from None
+        raise error(f"{p}: cannot read as a .npy array ({_reason(e)})") from None
+
+
+def read_npy(p: Path, resize_frame: Resize, frames: int | None, start: int) -> list[np.ndarray]:
+    v = video_view(load_npy(p), str(p))
     picked = v[start : None if frames is None else start + frames]
     if frames is not None and len(picked) < frames:
         raise too_few(p, len(picked), frames, start, len(v))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from dyngen.errors import DyngenError
-from dyngen.io.atomic import atomic_path
+from dyngen.io.atomic import atomic_path, make_folder
 
 
 def _fit_height(v: np.ndarray, h: int) -> np.ndarray:
@@ -62,7 +62,7 @@ def save_figure(fig, path: str | os.PathLike) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(p.parent)
     try:
         with atomic_path(p, what="image", suffix=".png", durable=False) as tmp:
             fig.savefig(tmp, dpi=100)

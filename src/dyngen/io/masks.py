@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 
 from dyngen.errors import MaskError
-from dyngen.io.atomic import atomic_path
+from dyngen.io.atomic import atomic_path, make_folder
+from dyngen.io.decode import load_npy
 from dyngen.io.mask_patterns import (  # noqa: F401 - re-exported
     SPEC_FORMS,
     box,
@@ -110,11 +111,7 @@ def _load_mat(path: Path) -> torch.Tensor:
 
 
 def _load_npy(path: Path) -> torch.Tensor:
-    try:
-        a = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise MaskError(f"{path}: cannot read as a .npy array ({e})") from None
-    return _from_array(a, str(path))
+    return _from_array(np.asarray(load_npy(path, error=MaskError, mmap=False)), str(path))
 
 
 def _load_frames(path: Path) -> torch.Tensor:
@@ -128,6 +125,7 @@ def load_mask(
     *,
     frames: int | None = None,
     size: int | tuple[int, int] | None = None,
+    start: int | None = None,
 ) -> torch.Tensor:
     """Read a mask file as bool ``missing`` ``(T, H, W)`` (True = missing).
 
@@ -137,6 +135,8 @@ def load_mask(
             mask is repeated over all frames.
         size: the video's ``(H, W)`` (or ``S`` for ``S x S``); ``None`` keeps the
             mask's. See :func:`fit_mask` for the resizing rules.
+        start: the video's first frame in its source: a mask with more frames than ``frames`` is cut like the
+            video, to its frames ``start .. start + frames - 1`` (None: never cut).
 
     Returns:
         bool tensor ``(T, H, W)``.
@@ -159,6 +159,9 @@ def load_mask(
     if frames is None and size is None:
         return missing
     t = missing.shape[0] if frames is None else frames
+    if start is not None and start + t <= missing.shape[0] and t < missing.shape[0]:
+        log.info("%s: the mask's frames %d..%d are used, as the video's", p, start, start + t - 1)
+        missing = missing[start : start + t]
     hw = tuple(missing.shape[1:]) if size is None else size
     try:
         return fit_mask(missing, t, hw)
@@ -220,6 +223,7 @@ def resolve_mask(
     frames: int,
     size: int | tuple[int, int],
     seed: int | None = None,
+    start: int | None = None,
 ) -> torch.Tensor:
     """The ``--mask PATH_OR_SPEC`` option: an existing file is read, a spec is generated.
 
@@ -228,13 +232,17 @@ def resolve_mask(
         frames: the video's frame count ``T``.
         size: the video's ``(H, W)``, or ``S`` for ``S x S``.
         seed: randomness for generated masks.
+        start: the video's first frame, to cut a longer mask file alike (:func:`load_mask`).
 
     Returns:
         bool ``(T, H, W)``.
     """
-    if Path(source).exists():
-        return load_mask(source, frames=frames, size=size)
     text = str(source)
+    if not text.strip():
+        raise MaskError("--mask is empty; give a mask file (.mat, .npy, video, PNG folder, image) or a spec: "
+                        f"{', '.join(SPEC_FORMS)}")  # fmt: skip
+    if Path(source).exists():
+        return load_mask(source, frames=frames, size=size, start=start)
     if is_mask_spec(text):
         h, w = (size, size) if isinstance(size, int) else size
         return parse_mask_spec(text, frames, h, w, seed)
@@ -265,7 +273,7 @@ def save_mask(path: str | os.PathLike, missing: torch.Tensor) -> Path:
     if ext not in (".mat", ".npy") and ext not in IMAGE_EXTS:
         write_video(p, np.repeat(m[..., None], 3, axis=-1).astype(np.uint8) * 255)
         return p
-    p.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(p.parent, error=MaskError)
     with atomic_path(p, what="mask", suffix=ext, error=MaskError) as tmp:
         if ext == ".mat":
             import scipy.io

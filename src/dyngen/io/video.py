@@ -40,11 +40,12 @@ import torch
 import torch.nn.functional as F
 
 from dyngen.errors import UsageError, VideoError
-from dyngen.io.atomic import atomic_path
+from dyngen.io.atomic import atomic_path, check_writable, make_folder
 from dyngen.io.decode import IMAGE_EXTS, decode_video, read_folder, read_image, read_npy, too_few
 
 log = logging.getLogger(__name__)
 VIDEO_WRITE_EXTS = (".mp4", ".gif", ".npy")
+SCALE_FILTERS = ("nearest", "bicubic")  # how --scale enlarges the frames of .mp4, .gif and PNG outputs
 
 Size = int | tuple[int, int] | None
 
@@ -193,9 +194,10 @@ def read_video(
     elif p.suffix.lower() == ".npy":
         out = read_npy(p, resizer, frames, start)
     elif p.suffix.lower() in IMAGE_EXTS:
+        image = read_image(p, resizer.hw)[0]  # first: a damaged image says so, not "too few frames"
         if frames not in (None, 1) or start > 0:
             raise too_few(p, max(0, 1 - start), frames or 1, start, 1)
-        out = [resizer(read_image(p, resizer.hw)[0])]
+        out = [resizer(image)]
     else:
         picker = decode_video(p, resizer, frames, start, fps)
         out = picker.out
@@ -204,6 +206,29 @@ def read_video(
     if not out:
         raise VideoError(f"{p}: no frames left after start={start}")
     return np.stack(out)
+
+
+def read_still(path: str | os.PathLike, *, frame: int | None = None) -> np.ndarray:
+    """One still image as uint8 ``(1, H, W, 3)``: an image file, or frame ``frame`` of a video.
+
+    A source with more than one frame and no ``frame`` is refused (``UsageError``) rather than cut to its first
+    frame without a word.
+    """
+    p = Path(path)
+    if frame is not None:
+        log.info("%s: using frame %d as the still", p, frame)
+        return read_video(p, frames=1, start=frame)
+    still = read_video(p, frames=1)
+    if p.suffix.lower() not in IMAGE_EXTS:
+        try:
+            read_video(p, frames=1, start=1)
+        except VideoError:
+            return still  # no second frame: a still
+        raise UsageError(
+            f"{p} holds more than one frame, and a still is one image; give an image, or pick the frame to "
+            "animate with --still-frame N (0 = the first)"
+        )
+    return still
 
 
 def video_fps(path: str | os.PathLike, default: float = 25.0) -> float:
@@ -227,26 +252,58 @@ def is_folder_path(path: str | os.PathLike) -> bool:
     return s.endswith(("/", os.sep)) or Path(s).suffix == ""
 
 
-def write_video(path: str | os.PathLike, frames: np.ndarray | torch.Tensor, *, fps: float = 25.0) -> Path:
+def check_video_output(path: str | os.PathLike) -> Path:
+    """Refuse, before any work, a video output that cannot be written: an extension without a writer
+    (``VIDEO_WRITE_EXTS`` or a folder path), or a folder that cannot be written (``VideoError``)."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if not is_folder_path(p) and ext not in VIDEO_WRITE_EXTS:
+        raise VideoError(f"{p}: cannot write '{ext}'; use one of {', '.join(VIDEO_WRITE_EXTS)} or a folder path")
+    return check_writable(p, error=VideoError)
+
+
+def upscale(frames: np.ndarray, scale: int, scale_filter: str = "nearest") -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` enlarged ``scale`` times per side: ``nearest`` (each pixel a block, exact) or
+    ``bicubic`` (smooth)."""
+    if scale_filter not in SCALE_FILTERS:
+        raise UsageError(f"unknown scale filter '{scale_filter}'; allowed: {', '.join(SCALE_FILTERS)}")
+    if scale == 1:
+        return frames
+    if scale_filter == "nearest":
+        return np.ascontiguousarray(frames.repeat(scale, axis=1).repeat(scale, axis=2))
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    out = [F.interpolate(c, scale_factor=scale, mode="bicubic", align_corners=False) for c in x.split(64)]
+    return torch.cat(out).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: np.ndarray | torch.Tensor,
+    *,
+    fps: float = 25.0,
+    scale: int = 1,
+    scale_filter: str = "nearest",
+) -> Path:
     """Write uint8 ``(T, H, W, 3)`` frames (or a float tensor ``(T, 3, H, W)``) to ``path``.
 
     The format follows the extension: ``.mp4`` (H.264, yuv420p; odd sizes are
     padded by one pixel), ``.gif`` (adaptive palette), ``.npy`` (exact), or a
     folder of PNGs (exact) for a path without an extension. Files are written
     to a temporary name and renamed, so a failure leaves nothing partial.
+    ``scale`` enlarges the frames of every format but ``.npy`` (the data itself), by ``upscale``.
     """
     if isinstance(frames, torch.Tensor):
         frames = to_uint8(frames)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
         raise VideoError(f"write_video expects uint8 (T, H, W, 3), got {frames.dtype} {tuple(frames.shape)}")
-    p = Path(path)
+    p = check_video_output(path)
+    if p.suffix.lower() != ".npy":
+        frames = upscale(frames, scale, scale_filter)
     if is_folder_path(p):
         return _write_png_folder(p, frames)
     ext = p.suffix.lower()
-    if ext not in VIDEO_WRITE_EXTS:
-        raise VideoError(f"{p}: cannot write '{ext}'; use one of {', '.join(VIDEO_WRITE_EXTS)} or a folder path")
-    p.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(p.parent, error=VideoError)
     with atomic_path(p, what="video", error=VideoError) as tmp:
         if ext == ".npy":
             with open(tmp, "wb") as f:
@@ -284,7 +341,7 @@ def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
 def _write_png_folder(path: Path, frames: np.ndarray) -> Path:
     from PIL import Image
 
-    path.mkdir(parents=True, exist_ok=True)
+    make_folder(path, error=VideoError)
     digits = max(4, len(str(len(frames) - 1)))
     for i, fr in enumerate(frames):
         with atomic_path(path / f"{i:0{digits}d}.png", what="frame", error=VideoError, durable=False) as tmp:
@@ -303,14 +360,16 @@ def numbered_paths(path: str | os.PathLike, count: int) -> list[Path]:
 
 
 def write_videos(
-    path: str | os.PathLike, videos: Sequence[np.ndarray] | np.ndarray, *, fps: float = 25.0
+    path: str | os.PathLike, videos: Sequence[np.ndarray] | np.ndarray, *, fps: float = 25.0, **scaling
 ) -> list[Path]:
-    """Write K videos: ``.npy`` gets one ``(K, T, H, W, 3)`` array, other formats ``stem_k.ext``."""
+    """Write K videos: ``.npy`` gets one ``(K, T, H, W, 3)`` array, other formats ``stem_k.ext`` (``scaling``:
+    ``scale`` and ``scale_filter`` of ``write_video``)."""
     videos = np.asarray(videos)
     p = Path(path)
     if p.suffix.lower() == ".npy" and len(videos) > 1:
-        p.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(p.parent, error=VideoError)
         with atomic_path(p, what="videos", error=VideoError) as tmp, open(tmp, "wb") as f:
             np.save(f, videos)
         return [p]
-    return [write_video(q, v, fps=fps) for q, v in zip(numbered_paths(p, len(videos)), videos, strict=True)]
+    paths = numbered_paths(p, len(videos))
+    return [write_video(q, v, fps=fps, **scaling) for q, v in zip(paths, videos, strict=True)]

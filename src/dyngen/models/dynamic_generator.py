@@ -27,7 +27,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from dyngen.config import NONNEGATIVE, POSITIVE, POSITIVE_INT, DictConfig, Range, option
+from dyngen.config import NONNEGATIVE, POSITIVE, POSITIVE_INT, WIDTH, DictConfig, Range, option
 from dyngen.models.emission import EMISSIONS, Emission, emission_class
 from dyngen.models.frame_generator import NORMS, check_size  # importing it registers the "dcgan" emission
 from dyngen.models.transition import ACTIVATIONS, TRANSITIONS, Transition
@@ -42,12 +42,15 @@ class ModelConfig(DictConfig):
 
     height: int = option(64, "frame height", range=POSITIVE_INT, cli=False)
     width: int = option(64, "frame width", range=POSITIVE_INT, cli=False)
-    state_dim: int = option(100, "state dimension d", range=POSITIVE_INT)
-    noise_dim: int = option(100, "noise dimension k", range=POSITIVE_INT)
-    appearance_dim: int = option(0, "appearance dimension c (0 = none)", range=Range(lo=0, integer=True))
+    state_dim: int = option(100, "state dimension d", range=WIDTH)
+    noise_dim: int = option(100, "noise dimension k", range=WIDTH)
+    appearance_dim: int = option(
+        0, "appearance dimension c (0 = none)", range=Range(lo=0, hi=4096, integer=True, hi_open=False,
+                                                            rule="an integer in [0, 4096]")
+    )  # fmt: skip
     transition: str = option("nonlinear", "the transition F: nonlinear (residual MLP) or linear", choices=TRANSITIONS)
     transition_hidden: int = option(
-        20, "width of the transition MLP's hidden layers", range=POSITIVE_INT, flag="--transition-width"
+        20, "width of the transition MLP's hidden layers", range=WIDTH, flag="--transition-width"
     )
     transition_activation: str = option(
         "relu", "the transition MLP's activation: relu (the paper's) or leaky_relu", choices=ACTIVATIONS
@@ -58,9 +61,9 @@ class ModelConfig(DictConfig):
         choices=lambda: tuple(EMISSIONS),
     )
     base_channels: int = option(
-        64, "generator width: channels of the last hidden layer (paper: 64)", range=POSITIVE_INT, flag="--width"
+        64, "generator width: channels of the last hidden layer (paper: 64)", range=WIDTH, flag="--width"
     )
-    max_channels: int = option(512, "generator width cap (paper: 512)", range=POSITIVE_INT, flag="--max-width")
+    max_channels: int = option(512, "generator width cap (paper: 512)", range=WIDTH, flag="--max-width")
     norm: str = option("batch", "the generator's normalisation: batch, group or none", choices=NORMS)
     max_displacement: float = option(
         2.0, "warp: the largest displacement per frame, in pixels", range=POSITIVE, group="warp emission"

@@ -14,7 +14,7 @@ import torch
 
 from dyngen.algorithms.abptt import Chains, TrainConfig
 from dyngen.device import resolve_device
-from dyngen.errors import RunError, UsageError
+from dyngen.errors import RunError
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.innovations import Innovations
 from dyngen.runs.directory import LoadedRun, Run
@@ -37,6 +37,16 @@ def pack(
     if generator is not None:
         out["rng.state"] = generator.get_state()
     return out
+
+
+def checkpoint_bytes(model: DynamicGenerator, videos: int, frames: int) -> int:
+    """The size of a checkpoint of ``model`` with the chains of ``videos`` videos of ``frames`` frames: the state
+    dict, Adam's two moments of every parameter, the latents and the RNG state (a few KB of headers aside)."""
+    c = model.config
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    moments = 2 * sum(p.numel() * p.element_size() for p in model.parameters())
+    latents = 4 * videos * (c.state_dim + frames * c.noise_dim + c.appearance_dim)
+    return weights + moments + latents + 2**14
 
 
 def unpack_model(tensors: dict[str, torch.Tensor], model: DynamicGenerator) -> None:
@@ -77,17 +87,6 @@ class Trained(LoadedRun):
     def innovations(self, kind: str = "posterior") -> Innovations:
         """The distribution of fresh innovations for synthesis: ``"posterior"`` (fitted) or ``"prior"``."""
         return Innovations.of(kind, self.chains.noise)
-
-    def video_index(self, key: str | int) -> int:
-        """A training video by name or index; UsageError naming the allowed values otherwise."""
-        names = self.names
-        if isinstance(key, str) and key in names:  # a name first: clips may be called "1", "2", ...
-            return names.index(key)
-        if isinstance(key, int) or (isinstance(key, str) and key.lstrip("-").isdigit()):
-            i = int(key)
-            if -len(names) <= i < len(names):
-                return i % len(names)
-        raise UsageError(f"no training video '{key}' in this run; allowed: {', '.join(names)} or 0..{len(names) - 1}")
 
 
 def load_trained(path: str | Path, device: torch.device | str = "cpu") -> Trained:

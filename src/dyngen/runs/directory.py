@@ -17,7 +17,13 @@ Layout::
 
 No pickles: every tensor is stored with safetensors. The checkpoint is one
 file written to a temporary name, fsynced and renamed over the previous one,
-so a crash at any moment leaves either the old or the new checkpoint whole.
+so a crash at any moment leaves either the old or the new checkpoint whole;
+the one it replaces is kept as ``checkpoint.prev.safetensors``. Every tensor
+file dyngen writes (checkpoint, data, latents) carries the SHA-256 of its
+tensors in its own metadata (``CHECKSUM_KEY``), checked on every load, so a
+damaged file is an error naming it, never a silent wrong result; ``--resume``
+then falls back to the previous checkpoint. Files written before checksums
+(dyngen 0.x runs without the key) load unchecked.
 A crash can leave a temporary ``.NAME.tmp-PID`` file behind; ``clean_temporaries``
 removes those of dead processes (resume calls it). Before a checkpoint is
 written, the disk must have twice its size free, or the write is refused with
@@ -28,7 +34,9 @@ a lock on its ``.lock`` file; a second one is refused.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -38,14 +46,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
-from dyngen.errors import DyngenError, ResourceError, RunError
-from dyngen.io.atomic import TEMPORARY, atomic_path, atomic_write_bytes, file_mode
+from dyngen.errors import CorruptFile, DyngenError, ResourceError, RunError, UsageError
+from dyngen.io.atomic import TEMPORARY, atomic_path, atomic_write_bytes, check_writable, file_mode, make_folder
 
+log = logging.getLogger(__name__)
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
+PREVIOUS = "checkpoint.prev.safetensors"  # the checkpoint before the last one, for --resume to fall back to
+CHECKSUM_KEY = "dyngen.sha256"  # metadata key of a tensor file's checksum (tensors_digest)
 DATA = "data.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
@@ -53,28 +64,73 @@ LOCK = ".lock"
 FREE_SPACE_FACTOR = 2  # a write needs this many times its size free on the disk
 
 
+def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (hex) of the tensors: every name, dtype, shape and byte, in name order (any device, any layout)."""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        t = tensors[k].detach().to("cpu").contiguous()
+        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
 def atomic_save_tensors(
-    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None, *, what: str = "checkpoint"
+    path: Path,
+    tensors: dict[str, torch.Tensor],
+    metadata: dict[str, str] | None = None,
+    *,
+    what: str = "checkpoint",
+    keep: Path | None = None,
 ) -> None:
-    """``safetensors.save_file`` made atomic (temporary file, fsync, rename)."""
-    with atomic_path(path, what=what, errors=(SafetensorError,)) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    """``safetensors.save_file`` made atomic (temporary file, fsync, rename), with the tensors' checksum in the
+    file's metadata (``CHECKSUM_KEY``); ``keep``: where the file it replaces is kept."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    metadata = {**(metadata or {}), CHECKSUM_KEY: tensors_digest(tensors)}
+    with atomic_path(path, what=what, errors=(SafetensorError,), keep=keep) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def read_tensors(
+    path: Path, what: str, device: torch.device | str = "cpu"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Every tensor of a safetensors file and its metadata (without the checksum), the checksum verified.
+
+    Raises:
+        CorruptFile: the file cannot be parsed, or its tensors do not match the checksum stored in it (a file
+            without a checksum, written before dyngen stored them, is read unchecked).
+    """
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            meta = dict(f.metadata() or {})
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (OSError, SafetensorError, ValueError, RuntimeError) as e:
+        raise CorruptFile(f"{path}: the {what} cannot be read ({e}); it may be corrupt") from None
+    stored = meta.pop(CHECKSUM_KEY, None)
+    if stored is not None and tensors_digest(tensors) != stored:
+        raise CorruptFile(
+            f"{path}: the {what} is corrupt: its contents do not match the SHA-256 checksum stored in it "
+            "(the file was damaged after it was written)"
+        )
+    return tensors, meta
 
 
 def load_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
-    """Every tensor of a safetensors file; RunError naming ``what`` when it cannot be read."""
-    try:
-        return load_file(str(path))
-    except (OSError, SafetensorError) as e:
-        raise RunError(f"{path}: cannot read the {what} ({e})") from None
+    """Every tensor of a safetensors file, its checksum verified (``read_tensors``)."""
+    return read_tensors(path, what)[0]
 
 
 def _megabytes(n: float) -> str:
     return f"{n / 2**20:.1f} MB"
 
 
-def check_free_space(folder: Path, needed: int, what: str) -> None:
-    """Refuse to write ``needed`` bytes into ``folder`` unless its disk has ``FREE_SPACE_FACTOR`` times that free.
+RESUME_HINT = (
+    "free some space (the run can be resumed with --resume) or use another --out. The previous files are unchanged."
+)
+
+
+def check_free_space(folder: Path, needed: int, what: str, hint: str = RESUME_HINT) -> None:
+    """Refuse to write ``needed`` bytes into ``folder`` unless its disk has ``FREE_SPACE_FACTOR`` times that free
+    (``hint``: what the message tells the user to do).
 
     Raises:
         ResourceError: not enough free space; the message gives both figures.
@@ -86,8 +142,7 @@ def check_free_space(folder: Path, needed: int, what: str) -> None:
     if free < FREE_SPACE_FACTOR * needed:
         raise ResourceError(
             f"{folder}: not enough free disk space to write {what}: {_megabytes(free)} free, "
-            f"{_megabytes(FREE_SPACE_FACTOR * needed)} wanted ({FREE_SPACE_FACTOR}x its size); free some space "
-            "(the run can be resumed with --resume) or use another --out. The previous files are unchanged."
+            f"{_megabytes(FREE_SPACE_FACTOR * needed)} wanted ({FREE_SPACE_FACTOR}x its size); {hint}"
         )
 
 
@@ -134,24 +189,31 @@ class Run:
         written holds only ``data.safetensors`` and temporaries; it is taken over.
         """
         p = Path(path)
-        if p.exists() and not p.is_dir():
-            raise RunError(f"{p}: exists and is not a directory; choose another --out")
-        if p.is_dir() and any(p.iterdir()):
-            leftovers = [f for f in p.iterdir() if f.name == DATA or TEMPORARY.match(f.name)]
-            if len(leftovers) < len(list(p.iterdir())) or (p / CONFIG).is_file():
-                hint = "pass --resume to continue it" if (p / CONFIG).is_file() else "choose an empty or new folder"
-                raise RunError(f"{p}: the run directory is not empty; {hint} (nothing was overwritten)")
-            for f in leftovers:  # a run that crashed before it started: start it again
-                f.unlink(missing_ok=True)
-        try:
-            p.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise RunError(f"{p}: cannot create the run directory ({e.strerror or e})") from None
+        for f in cls.check_new(p):  # a run that crashed before it started: start it again
+            f.unlink(missing_ok=True)
+        make_folder(p, error=RunError)
         run = cls(p)
         if data is not None:
             run.save_data(data)
         run.write_config(config)
         return run
+
+    @staticmethod
+    def check_new(path: str | os.PathLike) -> list[Path]:
+        """Refuse (RunError), before any work, a folder a new run cannot take: a file, a non-empty folder (a run,
+        or anything else), a folder that cannot be written. Returns the leftovers of a run killed before it
+        started (its data and temporaries), which a new run replaces."""
+        p = Path(path)
+        if p.exists() and not p.is_dir():
+            raise RunError(f"{p}: exists and is not a directory; choose another --out")
+        leftovers: list[Path] = []
+        if p.is_dir() and any(p.iterdir()):
+            leftovers = [f for f in p.iterdir() if f.name == DATA or TEMPORARY.match(f.name)]
+            if len(leftovers) < len(list(p.iterdir())) or (p / CONFIG).is_file():
+                hint = "pass --resume to continue it" if (p / CONFIG).is_file() else "choose an empty or new folder"
+                raise RunError(f"{p}: the run directory is not empty; {hint} (nothing was overwritten)")
+        check_writable(p / CONFIG, error=RunError)
+        return leftovers
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> Run:
@@ -209,13 +271,20 @@ class Run:
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_bytes(self.config_path, (json.dumps(config, indent=2) + "\n").encode())
 
+    def checkpoints(self) -> list[Path]:
+        """The checkpoint files there are: the last one and the one before it."""
+        return [p for p in (self.path / CHECKPOINT, self.path / PREVIOUS) if p.is_file()]
+
     def has_checkpoint(self) -> bool:
-        return (self.path / CHECKPOINT).is_file()
+        """Whether the run has a checkpoint (the last one, or the one before it)."""
+        return bool(self.checkpoints())
 
     def save_checkpoint(self, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-        """Replace the checkpoint atomically; refused (DyngenError) when the disk is nearly full."""
+        """Replace the checkpoint atomically, keeping the one it replaces as ``PREVIOUS``; refused (DyngenError)
+        when the disk is nearly full."""
         check_free_space(self.path, tensor_bytes(tensors), "a checkpoint")
-        atomic_save_tensors(self.path / CHECKPOINT, tensors, {k: json.dumps(v) for k, v in metadata.items()})
+        meta = {k: json.dumps(v) for k, v in metadata.items()}
+        atomic_save_tensors(self.path / CHECKPOINT, tensors, meta, keep=self.path / PREVIOUS)
 
     def clean_temporaries(self) -> list[Path]:
         """Remove temporary files (``.NAME.tmp-PID``) that a killed process left behind.
@@ -236,20 +305,48 @@ class Run:
                     removed.append(f)
         return removed
 
-    def load_checkpoint(self, device: torch.device | str = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """``(tensors, metadata)`` of the last complete checkpoint."""
-        p = self.path / CHECKPOINT
-        if not p.is_file():
+    def load_checkpoint(
+        self, device: torch.device | str = "cpu", *, previous_ok: bool = False
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """``(tensors, metadata)`` of the last checkpoint, its checksum verified.
+
+        Args:
+            device: where the tensors go.
+            previous_ok: when the last checkpoint is missing or corrupt, take the one before it
+                (``checkpoint.prev.safetensors``) with a warning, as ``--resume`` does.
+
+        Raises:
+            RunError: no checkpoint; CorruptFile: it is damaged (and so is the previous one, with ``previous_ok``).
+        """
+        p, prev = self.path / CHECKPOINT, self.path / PREVIOUS
+        if not p.is_file() and not prev.is_file():
             raise RunError(f"{self.path}: the run has no checkpoint yet; train it (or resume it) first")
         try:
-            from safetensors import safe_open
+            if not p.is_file():
+                raise CorruptFile(f"{p}: the checkpoint is missing")
+            return self._read_checkpoint(p, device)
+        except CorruptFile as e:
+            if not prev.is_file():
+                raise CorruptFile(f"{e}; no previous checkpoint is kept, so the run must be trained again") from None
+            if not previous_ok:
+                raise CorruptFile(
+                    f"{e}; 'dyngen train --out {self.path} --resume' continues from the previous checkpoint "
+                    f"({PREVIOUS})"
+                ) from None
+            try:
+                tensors, meta = self._read_checkpoint(prev, device)
+            except CorruptFile as e2:
+                raise CorruptFile(f"{e}; and the previous one: {e2}") from None
+            log.warning("%s; continuing from the previous checkpoint %s (epoch %s)", e, PREVIOUS, meta.get("epoch"))
+            return tensors, meta
 
-            with safe_open(str(p), framework="pt", device=str(device)) as f:
-                meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
-                tensors = {k: f.get_tensor(k) for k in f.keys()}
-        except (OSError, SafetensorError, json.JSONDecodeError) as e:
-            raise RunError(f"{p}: the checkpoint cannot be read ({e}); it may be corrupt") from None
-        return tensors, meta
+    @staticmethod
+    def _read_checkpoint(p: Path, device: torch.device | str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        tensors, raw = read_tensors(p, "checkpoint", device)
+        try:
+            return tensors, {k: json.loads(v) for k, v in raw.items()}
+        except json.JSONDecodeError as e:
+            raise CorruptFile(f"{p}: the checkpoint's metadata cannot be read ({e}); it may be corrupt") from None
 
     def save_data(self, tensors: dict[str, torch.Tensor]) -> None:
         check_free_space(self.path, tensor_bytes(tensors), "the training data")
@@ -324,6 +421,17 @@ class LoadedRun:
     def summary(self) -> dict:
         """The run's final figures (``summary.json``): epochs, seconds, PSNR, ..."""
         return self.run.read_summary()
+
+    def video_index(self, key: str | int) -> int:
+        """A training video by name or index; UsageError naming the allowed values otherwise."""
+        names = self.names
+        if isinstance(key, str) and key in names:  # a name first: clips may be called "1", "2", ...
+            return names.index(key)
+        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+            i = int(key)
+            if 0 <= i < len(names):
+                return i
+        raise UsageError(f"no training video '{key}' in this run; allowed: {', '.join(names)} or 0..{len(names) - 1}")
 
     def observed_frames(self) -> torch.Tensor:
         """The training videos as uint8 ``(N, T, H, W, 3)`` (hidden pixels, if any, are 0)."""

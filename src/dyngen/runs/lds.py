@@ -59,13 +59,6 @@ class TrainedLDS(LoadedRun):
 
     model: LinearDynamicSystem
 
-    def video_index(self, key: str | int) -> int:
-        """The training video by name or index (an LDS run has exactly one); UsageError otherwise."""
-        name = self.names[0]
-        if str(key) in ("0", "-1", name):
-            return 0
-        raise UsageError(f"no training video '{key}' in this LDS run; allowed: {name} or 0")
-
 
 def train_lds(
     out: str | Path,

@@ -25,13 +25,14 @@ from dyngen.algorithms.abptt import TrainConfig
 from dyngen.algorithms.shard import Shard
 from dyngen.device import resolve_device
 from dyngen.errors import RunError, UsageError
+from dyngen.io.atomic import nearest_existing
 from dyngen.io.video import as_uint8_videos
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
-from dyngen.runs.checkpoint import Trained, load_trained
-from dyngen.runs.directory import Run
+from dyngen.runs.checkpoint import Trained, checkpoint_bytes, load_trained
+from dyngen.runs.directory import Run, check_free_space, tensor_bytes
 from dyngen.runs.fixed_norm import fixed_norm_psnr
 from dyngen.runs.memory import check_training_memory
-from dyngen.runs.trainer import Callback, Trainer
+from dyngen.runs.trainer import PREVIEW_BYTES, Callback, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def train(
         raise UsageError(f"{len(names)} names for {n} videos")
     if missing is not None and tuple(missing.shape) != (n, t, h, w):
         raise UsageError(f"missing mask has shape {tuple(missing.shape)}, expected {(n, t, h, w)}")
-    DynamicGenerator(model_config)  # validate before anything is written
+    model = DynamicGenerator(model_config)  # validate before anything is written
     train_config.check()
     dev = resolve_device(str(device))
     if t < 2:
@@ -100,6 +101,8 @@ def train(
         data["missing"] = missing.bool().contiguous()
         data["frames"] = frames.masked_fill(data["missing"][..., None], 0)
     if shard.is_main:
+        Run.check_new(out)
+        check_run_space(out, train_config, tensor_bytes(data), checkpoint_bytes(model, n, t), existing=0, done=0)
         Run.create(out, config, data=data)  # data first: a run with a config always has its data
     shard.barrier()
     run = Run.open(out)
@@ -133,22 +136,52 @@ def resume(
         ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=shard.hi - shard.lo,
         frames=int(config["data"]["frames"]), device=dev,
     )  # fmt: skip
+    if shard.is_main and run.has_checkpoint():
+        files = run.checkpoints()
+        size = max(f.stat().st_size for f in files)
+        tc = TrainConfig.from_dict(config["train"])
+        check_run_space(run.path, tc, 0, size, existing=len(files), done=_epochs_done(run))
     with run.lock() if shard.is_main else contextlib.nullcontext():
         if shard.is_main:
             for f in run.clean_temporaries():
                 log.info("removed %s, left by an interrupted write", f.name)
-            if epochs is not None:
-                run.write_config(config)
         shard.barrier()
-        trainer = Trainer(run, config, dev, shard)
+        trainer = Trainer(run, config, dev, shard)  # reads the data and the checkpoint (checksums) before any write
         if run.has_checkpoint():
             trainer.load()
         else:
             trainer.start_fresh()
         if shard.is_main:
+            if epochs is not None:
+                run.write_config(config)
             run.truncate_metrics(trainer.epoch)
         trainer.fit(int(config["train"]["epochs"]), callback, stop)
         return _finish(trainer)
+
+
+CHECKPOINT_FILES = 3  # at the peak of a save: the checkpoint, the one kept before it, and the new one's temporary
+
+
+def check_run_space(out: str | Path, tc: TrainConfig, data: int, checkpoint: int, *, existing: int, done: int) -> None:
+    """Refuse, before training, a run the disk cannot hold: its data, the checkpoint files still to appear (three
+    at the peak of a save, less the ``existing`` ones) and the previews still to come (``check_free_space``:
+    twice that must be free)."""
+    previews = max((tc.epochs // tc.preview_every - done // tc.preview_every + 1) if tc.preview_every else 0, 0)
+    copies = max(CHECKPOINT_FILES - existing, 1)
+    check_free_space(
+        nearest_existing(Path(out) / "config.json"), data + copies * checkpoint + previews * PREVIEW_BYTES,
+        f"the run ({_mb(data)} of data, {copies} checkpoint files of {_mb(checkpoint)}, {previews} previews)",
+        "free some space or use another --out; nothing was written or trained",
+    )  # fmt: skip
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def _epochs_done(run: Run) -> int:
+    metrics = run.read_metrics()
+    return int(metrics[-1]["epoch"]) if metrics else 0
 
 
 def _shard(videos: int, distributed: bool, tc: TrainConfig, device: torch.device) -> Shard:

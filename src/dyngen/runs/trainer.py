@@ -41,6 +41,7 @@ from dyngen.runs.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
 
 log = logging.getLogger(__name__)
 PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end
+PREVIEW_BYTES = 2**21  # a preview PNG at most (its figure is about 1080x420 RGBA before compression)
 Callback = Callable[[dict[str, Any]], None]
 
 
@@ -75,6 +76,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, self.tc)
         self.generator = torch.Generator(device=device)
         self.epoch, self.elapsed, self.recoveries, self.spikes = 0, 0.0, 0, 0
+        self.saved_epoch: int | None = None  # the epoch of the checkpoint on disk
         self.lr, self.step_size = self.tc.lr, self.tc.step_size
         self.plotted = -math.inf
 
@@ -90,12 +92,13 @@ class Trainer:
                 p.data.copy_(self.shard.sum_(p.detach() * float(self.shard.lo == 0)))
 
     def load(self) -> None:
-        tensors, meta = self.run.load_checkpoint(self.device)
+        tensors, meta = self.run.load_checkpoint(self.device, previous_ok=True)
         unpack_model(tensors, self.model)
         self.chains = unpack_chains(tensors).select(self.shard.rows)
         unpack_optimizer(tensors, self.optimizer)
         self.generator.set_state(tensors["rng.state"].cpu())
         self.epoch, self.elapsed = int(meta["epoch"]), float(meta.get("elapsed", 0.0))
+        self.saved_epoch = self.epoch
         self.lr, self.step_size = float(meta.get("lr", self.tc.lr)), float(meta.get("step_size", self.tc.step_size))
         self.recoveries, self.spikes = int(meta.get("recoveries", 0)), int(meta.get("spikes", 0))
         self._apply_rates()
@@ -129,13 +132,13 @@ class Trainer:
             "dyngen": __version__,
         }
         self.run.save_checkpoint(pack(self.model, chains, self.optimizer, self.generator), meta)
+        self.saved_epoch = self.epoch
         if final or time.monotonic() - self.plotted >= PLOT_EVERY_S:  # a plot costs ~0.3 s
             self.run.plot_curve()
             self.plotted = time.monotonic()
 
     def preview(self) -> Path:
-        t, _, h, w = self.frames.shape[1:]
-        check_free_space(self.run.path, 3 * 2 * t * h * w * 3 + 2**20, "a preview")
+        check_free_space(self.run.path, PREVIEW_BYTES, "a preview")
         self.model.eval()
         with torch.no_grad():
             a = self.chains.appearance[:1] if self.model.appearance_dim else None
@@ -183,8 +186,8 @@ class Trainer:
                     self.recoveries += 1
                 if self.recoveries > MAX_RECOVERIES or retry > MAX_RECOVERIES:
                     kept = (
-                        f"the last good checkpoint (epoch {self.run.load_checkpoint()[1].get('epoch')}) is kept"
-                        if self.run.has_checkpoint()
+                        f"the last good checkpoint (epoch {self.saved_epoch}) is kept"
+                        if self.saved_epoch is not None
                         else "no checkpoint had been written yet"
                     )
                     count = (

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dyngen.algorithms.inference import EncodeConfig, Encoded
+from dyngen.algorithms.inference import EncodeConfig, Encoded, Progress
 from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
 from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.io.video import as_frames
+from dyngen.resources import check_synthesis_memory
 from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance
 from dyngen.tasks.encode import encode
@@ -76,6 +77,7 @@ def animate(
     seed: int = 0,
     config: EncodeConfig | None = None,
     noise: str = "posterior",
+    progress: Progress | None = None,
 ) -> Animation:
     """Animate still images with a trained model of many videos, its parameters frozen.
 
@@ -86,6 +88,7 @@ def animate(
         seed: the seed of the inference and of the fresh noise.
         config: the inference settings (``dyngen.algorithms.inference.EncodeConfig``).
         noise: the distribution of the fresh noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
+        progress: told ``(Langevin steps done, steps)`` while the stills are encoded.
 
     Returns:
         The animations, the inferred latents and the first frames' PSNR against the stills.
@@ -100,13 +103,14 @@ def animate(
     check_aspect(tuple(x.shape[2:]), (mc.height, mc.width), "the still")
     if tuple(x.shape[2:]) != (mc.height, mc.width):
         raise UsageError(f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}")
+    check_synthesis_memory(x.shape[0], frames, tuple(x.shape[1:]))  # before the inference, not after it
     model = trained.model
     snapshot = state_snapshot(model)
     device = next(model.parameters()).device
     b = x.shape[0]
     latents = None
     if model.appearance_dim:
-        latents = encode(trained, x[:, None], config=config, seed=seed)
+        latents = encode(trained, x[:, None], config=config, seed=seed, progress=progress)
         s0, a = latents.s0, latents.appearance
     else:  # a texture model: the still moves as the training video's first state would move it
         s0, a = trained.chains.s0[:1].expand(b, -1), None

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dyngen.algorithms.inference import EncodeConfig
+from dyngen.algorithms.inference import EncodeConfig, Progress
 from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
 from dyngen.models.innovations import Innovations
@@ -67,11 +67,18 @@ class Source:
     noise: torch.Tensor  # (T, k)
 
 
-def read_source(trained: Trained, key: str | int, *, config: EncodeConfig | None = None, seed: int = 0) -> Source:
+def read_source(
+    trained: Trained,
+    key: str | int,
+    *,
+    config: EncodeConfig | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Source:
     """The latents of a training video (name or index), an encoded video file, or a latents file.
 
     A video file is read at the model's frame size, cut to the training length (shorter ones are used
-    whole) and encoded with the model frozen.
+    whole) and encoded with the model frozen (``progress`` is told its Langevin steps).
     """
     i = _training_index(trained, key)
     c = trained.model.appearance_dim
@@ -92,7 +99,7 @@ def read_source(trained: Trained, key: str | int, *, config: EncodeConfig | None
         device = trained.chains.s0.device
         return Source(p.stem, z["appearance"].to(device) if c else None, z["s0"].to(device), z["noise"].to(device))
     video = read_model_video(trained, p)
-    e = encode(trained, video, config=config, seed=seed)
+    e = encode(trained, video, config=config, seed=seed, progress=progress)
     return Source(p.stem, e.appearance[0] if c else None, e.s0[0], e.noise[0])
 
 
@@ -108,7 +115,12 @@ def read_model_video(trained: Trained, path: str | Path, frames: int | None = No
 
 
 def resolve_appearance(
-    trained: Trained, key: str | int, *, generator: torch.Generator, config: EncodeConfig | None = None
+    trained: Trained,
+    key: str | int,
+    *,
+    generator: torch.Generator,
+    config: EncodeConfig | None = None,
+    progress: Progress | None = None,
 ) -> tuple[torch.Tensor, str]:
     """An appearance vector ``(c,)`` and a label, from a training video, ``"random"``, a video or a latents file."""
     require_appearance(trained, "an appearance")
@@ -116,7 +128,7 @@ def resolve_appearance(
         a = torch.randn(trained.model.appearance_dim, generator=generator, device=generator.device)
         return a.to(trained.chains.s0.device), RANDOM
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    src = read_source(trained, key, config=config, seed=seed)
+    src = read_source(trained, key, config=config, seed=seed, progress=progress)
     return src.appearance, src.label
 
 

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dyngen.algorithms.inference import EncodeConfig, Encoded, infer_latents
+from dyngen.algorithms.inference import EncodeConfig, Encoded, Progress, infer_latents
 from dyngen.errors import DyngenError
+from dyngen.io.atomic import make_folder
 from dyngen.io.video import as_frames
 from dyngen.runs.checkpoint import Trained
 from dyngen.runs.directory import atomic_save_tensors, load_tensors
@@ -31,7 +32,12 @@ def default_step_size(trained: Trained, frames: int) -> float:
 
 
 def encode(
-    trained: Trained, frames: torch.Tensor | np.ndarray, *, config: EncodeConfig | None = None, seed: int = 0
+    trained: Trained,
+    frames: torch.Tensor | np.ndarray,
+    *,
+    config: EncodeConfig | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
 ) -> Encoded:
     """Infer the latents of new videos (or stills) with a trained run's model frozen.
 
@@ -41,6 +47,7 @@ def encode(
             at the model's frame size.
         config: inference settings; ``step_size`` and ``sigma`` default to the run's (see ``EncodeConfig``).
         seed: the seed of every random draw.
+        progress: told ``(Langevin steps done, steps)`` as inference goes on.
 
     Returns:
         The latents, the energy and the reconstruction of every sequence.
@@ -51,13 +58,15 @@ def encode(
     step = cfg.step_size or default_step_size(trained, x.shape[1])
     device = next(trained.model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
-    return infer_latents(trained.model, x, sigma=sigma, step_size=step, config=cfg, bank=trained.chains, generator=g)
+    return infer_latents(
+        trained.model, x, sigma=sigma, step_size=step, config=cfg, bank=trained.chains, generator=g, progress=progress
+    )
 
 
 def save_latents(path: str | Path, encoded: Encoded, index: int = 0, *, metadata: dict | None = None) -> Path:
     """Write one sequence's latents (``appearance (c,)``, ``s0 (d,)``, ``noise (T, k)``) as safetensors."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(p.parent)
     meta = {"energy": float(encoded.energy[index]), **(metadata or {})}
     atomic_save_tensors(p, encoded.item(index), {k: json.dumps(v) for k, v in meta.items()}, what="latents file")
     return p

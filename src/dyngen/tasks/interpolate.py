@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dyngen.algorithms.inference import EncodeConfig
+from dyngen.algorithms.inference import EncodeConfig, Progress
 from dyngen.algorithms.synthesis import synthesize
 from dyngen.errors import UsageError
+from dyngen.resources import check_synthesis_memory
 from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance, resolve_appearance
 
@@ -59,6 +60,7 @@ def interpolate_appearance(
     spacing: str = "even",
     probes: int = 33,
     noise: str = "posterior",
+    progress: Progress | None = None,
 ) -> Interpolation:
     """Videos along the straight line between two appearances, with the same motion in every row.
 
@@ -73,6 +75,7 @@ def interpolate_appearance(
         spacing: ``"even"`` (rows equally far apart in pixels) or ``"uniform"`` (equal steps of rho).
         probes: for ``"even"``, the number of rho values on which the path's length is measured.
         noise: the distribution of the shared noise, ``"posterior"`` or ``"prior"`` (``Trained.innovations``).
+        progress: told ``(done, total)``: the Langevin steps of each video file encoded, then the rows rendered.
 
     Returns:
         The K videos with their rho, appearances and the shared s_0 and noise.
@@ -83,6 +86,8 @@ def interpolate_appearance(
     if spacing not in SPACINGS:
         raise UsageError(f"unknown spacing '{spacing}'; allowed: {', '.join(SPACINGS)}")
     model = trained.model
+    rendered = (max(probes, steps) if spacing == "even" else 0) + steps  # rows made (and kept) in all
+    check_synthesis_memory(rendered, frames, (3, model.config.height, model.config.width))  # before any work
     device = next(model.parameters()).device
     g = torch.Generator(device).manual_seed(seed)
 
@@ -91,15 +96,22 @@ def interpolate_appearance(
             if tuple(key.shape) != (model.appearance_dim,):
                 raise UsageError(f"appearance vectors have shape ({model.appearance_dim},), got {tuple(key.shape)}")
             return key.to(device), "vector"
-        return resolve_appearance(trained, key, generator=g, config=encode_config)
+        return resolve_appearance(trained, key, generator=g, config=encode_config, progress=progress)
 
     (a_start, label_a), (a_end, label_b) = vector(start), vector(end)
     s0 = torch.randn(model.state_dim, generator=g, device=device)
     xi = trained.innovations(noise).sample(frames, generator=g, device=device)
 
+    done = 0
+
     def row(rho: float) -> torch.Tensor:
+        nonlocal done
         a = (1 - rho) * a_start + rho * a_end
-        return synthesize(model, frames=frames, s0=s0, appearance=a, noise=xi[None])[0]
+        video = synthesize(model, frames=frames, s0=s0, appearance=a, noise=xi[None])[0]
+        done += 1
+        if progress is not None:
+            progress(done, rendered)
+        return video
 
     rhos = np.linspace(0, 1, steps)
     if spacing == "even":

@@ -42,11 +42,13 @@ class MotionParts:
         return float(self.intrackability.nanmean())
 
 
-def require_warping(trained: Trained) -> None:
-    if not hasattr(trained.model.generator, "decompose"):
+def require_warping(trained) -> None:
+    """UsageError unless ``trained`` is a dynamic-generator run with the warping emission."""
+    if not (isinstance(trained, Trained) and hasattr(trained.model.generator, "decompose")):
+        what = f"the '{trained.model.config.emission}' emission" if isinstance(trained, Trained) else "an LDS"
         raise UsageError(
-            f"{trained.run.path} has the '{trained.model.config.emission}' emission, which redraws every frame; "
-            "trackable and intrackable change need a run trained with --emission warp"
+            f"{trained.run.path} has {what}, which redraws every frame; trackable and intrackable change need a "
+            "run trained with --emission warp"
         )
 
 

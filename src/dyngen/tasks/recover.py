@@ -40,12 +40,14 @@ from dyngen.algorithms.abptt import TrainConfig
 from dyngen.algorithms.hidden_states import STATE_FILLS, choose_hidden_frames, hidden_frame_states
 from dyngen.baselines import get_baseline
 from dyngen.baselines.lds import LinearDynamicSystem
-from dyngen.errors import MaskError, UsageError
+from dyngen.errors import MaskError, RunError, UsageError
 from dyngen.io.video import as_frames, to_uint8
 from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.models.emission import emission_class
+from dyngen.runs.checkpoint import Trained, load_trained
+from dyngen.runs.directory import Run
 from dyngen.runs.lds import default_state_dim
-from dyngen.runs.train import train
+from dyngen.runs.train import resume, train
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +138,8 @@ def recover(
         video: ``(T, 3, H, W)`` in [-1, 1] (or uint8 ``(T, H, W, 3)``); its hidden pixels are never used.
         missing: bool ``(T, H, W)``, True = hidden.
         method: one of ``dg``, ``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``.
-        run_dir: the run directory for ``dg`` (kept afterwards).
+        run_dir: the run directory for ``dg`` (kept afterwards; the run of an earlier recovery of the same video,
+            mask and settings is reused without training: ``trained_recovery``).
         model_config, train_config: settings for ``dg``.
         lds_state_dim: state dimension for ``lds`` (default ``min(50, T // 2)``).
         residual: ``none`` (the paper's fill) or a baseline that fills the visible residual of the
@@ -174,16 +177,66 @@ def recover(
     return Recovery(recovered, time.perf_counter() - t0, run, info)
 
 
+def trained_recovery(
+    run_dir: str | Path,
+    video: torch.Tensor,
+    missing: torch.Tensor,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    *,
+    device: str = "auto",
+    callback: Callable[[dict], None] | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[Trained, bool]:
+    """The dynamic generator of a recovery: trained into ``run_dir``, or, when ``run_dir`` already holds the
+    recovery run of this video, mask and settings, that run reused without training (continued if it stopped
+    before its epochs). Returns the run and whether it was reused.
+
+    Raises:
+        RunError: ``run_dir`` holds something else (another video or mask, other settings, not a recovery run).
+    """
+    frames = torch.from_numpy(to_uint8(video))[None]
+    run = Run(Path(run_dir))
+    if not run.exists():
+        trained = train(
+            run_dir, frames, names=["video"], model_config=model_config, train_config=train_config,
+            missing=missing[None], device=device, callback=callback, stop=stop, data_info={"task": "recover"},
+        )  # fmt: skip
+        return trained, False
+    config = run.read_config()
+    fix = f"choose another --run, or delete {run.path} to train again"
+    if config.get("data", {}).get("task") != "recover":
+        raise RunError(f"{run.path}: a run, but not one made by 'dyngen recover' or 'remove'; {fix}")
+    data = run.load_data()
+    stored_missing = data.get("missing")
+    same = stored_missing is not None and torch.equal(stored_missing, missing[None].bool())
+    if not same or not torch.equal(data["frames"], frames.masked_fill(missing[None][..., None], 0)):
+        raise RunError(f"{run.path}: holds the recovery of another video or mask; {fix}")
+    asked = {**model_config.to_dict(), **train_config.to_dict()}
+    stored = {**config["model"], **config["train"]}
+    differ = [k for k in asked if k != "epochs" and asked[k] != stored.get(k)]
+    if differ:
+        shown = ", ".join(f"{k} {stored.get(k)} (asked {asked[k]})" for k in differ[:4])
+        raise RunError(f"{run.path}: was trained with other settings: {shown}; {fix}")
+    done = int(run.read_summary().get("epochs") or 0)
+    if train_config.epochs < done:
+        raise RunError(f"{run.path}: was trained for {done} epochs, {train_config.epochs} asked; {fix}")
+    if done < train_config.epochs:
+        log.info("%s: continuing the recovery run from epoch %d to %d", run.path, done, train_config.epochs)
+        return resume(run.path, epochs=train_config.epochs, device=device, callback=callback, stop=stop), True
+    log.info("%s: reusing the trained recovery run (epoch %d); no training", run.path, done)
+    return load_trained(run.path, device), True
+
+
 def _dg_estimate(video, x, missing, run_dir, model_config, train_config, hidden_frames, device, callback, stop):
-    """Train the dynamic generator on the visible pixels and render its fill: ``(estimate, run, info)``."""
+    """Train the dynamic generator on the visible pixels (or reuse its run) and render its fill:
+    ``(estimate, run, info)``."""
     if run_dir is None or model_config is None or train_config is None:
         raise UsageError("method 'dg' needs run_dir, model_config and train_config")
-    trained = train(
-        run_dir, torch.from_numpy(to_uint8(video))[None], names=["video"], model_config=model_config,
-        train_config=train_config, missing=missing[None], device=device, callback=callback, stop=stop,
-        data_info={"task": "recover"},
-    )  # fmt: skip
-    info: dict[str, Any] = {}
+    trained, reused = trained_recovery(
+        run_dir, video, missing, model_config, train_config, device=device, callback=callback, stop=stop
+    )
+    info: dict[str, Any] = {"reused_run": reused} if reused else {}
     model = trained.model
     with torch.no_grad():
         states = model.transition.rollout(trained.chains.s0, trained.chains.noise)

@@ -27,8 +27,10 @@ import torch
 from dyngen.errors import DyngenError, UsageError
 from dyngen.evaluation.metrics import DESCRIPTIONS, motion_energy_curve, temporal_power_spectrum
 from dyngen.evaluation.table import TABLE_KEYS, Table, compare, format_value, json_safe
+from dyngen.io.atomic import make_folder
 from dyngen.io.grid import flow_to_rgb, save_curve, save_frame_grid, side_by_side
 from dyngen.io.video import to_uint8, write_video
+from dyngen.resources import check_synthesis_memory
 from dyngen.runs.checkpoint import Trained, load
 from dyngen.runs.lds import TrainedLDS, load_lds
 from dyngen.tasks.motion import motion_parts
@@ -168,8 +170,9 @@ def build_report(
             f"the observed video must be uint8 (T, {', '.join(map(str, train.shape[1:]))}) like the run's "
             f"training video, got {observed.dtype} {tuple(observed.shape)}"
         )
-    out.mkdir(parents=True, exist_ok=True)
     length = frames or 4 * train.shape[0]
+    check_synthesis_memory(len(runs), length, (3, *train.shape[1:3]))  # before the folder is made
+    make_folder(out)
     videos: dict[str, np.ndarray] = {}
     for trained in runs:
         shape = tuple(trained.observed_frames().shape[2:])
