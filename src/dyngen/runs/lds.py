@@ -24,10 +24,10 @@ from typing import Any
 import torch
 
 from dyngen import __version__
-from dyngen.errors import RunError, UsageError
-from dyngen.io.video import as_uint8_videos, to_tensor
 from dyngen.baselines.lds import LinearDynamicSystem
+from dyngen.errors import RunError, UsageError
 from dyngen.evaluation.fidelity import psnr_from_mse
+from dyngen.io.video import as_uint8_videos, to_tensor
 from dyngen.runs.directory import LoadedRun, Run
 
 log = logging.getLogger(__name__)

@@ -169,7 +169,8 @@ def check_training_memory(
         hint += f", a smaller --batch-size (now {batch})"
     raise ResourceError(
         f"training needs about {gigabytes(est.total)} of {where} (activations of {est.frames_in_window} frames per "
-        f"window: {gigabytes(est.activations)}; weights and Adam state: {gigabytes(est.weights)}; data: {gigabytes(est.data)}), "
+        f"window: {gigabytes(est.activations)}; weights and Adam state: {gigabytes(est.weights)}; "
+        f"data: {gigabytes(est.data)}), "
         f"but only {gigabytes(avail)} is available; {hint}, or a narrower --width. "
         f"Set {SKIP_ENV}=1 to try anyway."
     )

@@ -11,7 +11,6 @@ size, and tries again, up to ``MAX_RECOVERIES`` times in a run. ``dyngen.runs.tr
 from __future__ import annotations
 
 import collections
-import contextlib
 import logging
 import math
 import threading
@@ -27,19 +26,18 @@ from dyngen import __version__
 from dyngen.algorithms.abptt import Chains, TrainConfig, abptt_epoch
 from dyngen.algorithms.shard import Shard
 from dyngen.algorithms.synthesis import synthesize
-from dyngen.device import cpu_has_bf16, resolve_device
-from dyngen.errors import RunError, TrainingDiverged, UsageError
+from dyngen.device import cpu_has_bf16
+from dyngen.errors import TrainingDiverged
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.masks import observed_weights
-from dyngen.io.video import as_uint8_videos, to_tensor, to_uint8
+from dyngen.io.video import to_tensor, to_uint8
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.global_norm import use_global_norm
 from dyngen.models.innovations import Innovations
-from dyngen.runs.checkpoint import Trained, load_trained, pack, unpack_chains, unpack_model, unpack_optimizer
+from dyngen.runs.checkpoint import pack, unpack_chains, unpack_model, unpack_optimizer
 from dyngen.runs.directory import Run, check_free_space
-from dyngen.runs.fixed_norm import fixed_norm_psnr, recalibrate_norm
+from dyngen.runs.fixed_norm import recalibrate_norm
 from dyngen.runs.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
-from dyngen.runs.memory import check_training_memory
 
 log = logging.getLogger(__name__)
 PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end

@@ -1,0 +1,184 @@
+"""Training a dynamic generator into a run directory: ``train`` a new run, ``resume`` one from its checkpoint.
+
+Before anything is written, the settings are checked, and so is the memory training will need
+(``dyngen.runs.memory``); the run directory is created with its data and config, locked, and handed to the
+``Trainer`` (``dyngen.runs.trainer``), which runs the epochs with checkpoints and rollbacks.
+
+Data-parallel training (``distributed=True``, launched by ``torchrun``; see
+``dyngen.algorithms.shard``): every process trains on its share of the
+videos and keeps their chains; rank 0 alone writes the run directory, with
+all chains gathered, so the run is the same as a one-process run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dyngen import __version__
+from dyngen.algorithms.abptt import TrainConfig
+from dyngen.algorithms.shard import Shard
+from dyngen.device import resolve_device
+from dyngen.errors import RunError, UsageError
+from dyngen.io.video import as_uint8_videos
+from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.runs.checkpoint import Trained, load_trained
+from dyngen.runs.directory import Run
+from dyngen.runs.fixed_norm import fixed_norm_psnr
+from dyngen.runs.memory import check_training_memory
+from dyngen.runs.trainer import Callback, Trainer
+
+log = logging.getLogger(__name__)
+
+
+def train(
+    out: str | Path,
+    frames: torch.Tensor,
+    *,
+    names: list[str],
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    missing: torch.Tensor | None = None,
+    data_info: dict[str, Any] | None = None,
+    device: str | torch.device = "auto",
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+    distributed: bool = False,
+) -> Trained:
+    """Train a dynamic generator on videos into a new run directory.
+
+    Args:
+        out: the run directory (new or empty; a non-empty one is refused).
+        frames: uint8 ``(N, T, H, W, 3)``, N videos of T frames (or ``dyngen.io.video.as_uint8_videos``'s inputs).
+        names: one name per video (appearance vectors are named after them).
+        model_config: the model's configuration; its size must match the frames.
+        train_config: ABPTT's hyperparameters.
+        missing: ``(N, T, H, W)`` bool, True = missing pixel, for incomplete data.
+        data_info: where the frames came from (recorded in config.json).
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        callback: called with each epoch's metrics record.
+        stop: when set, training saves a checkpoint after the current epoch and returns.
+        distributed: train data-parallel over the initialised default process group (``torchrun``):
+            every process passes the same arguments and trains on its share of the videos.
+
+    Returns:
+        The trained run, loaded.
+    """
+    frames = torch.from_numpy(as_uint8_videos(frames))
+    n, t, h, w, _ = frames.shape
+    if (h, w) != (model_config.height, model_config.width):
+        raise UsageError(f"frames are {h}x{w} but the model makes {model_config.height}x{model_config.width}")
+    if len(names) != n:
+        raise UsageError(f"{len(names)} names for {n} videos")
+    if missing is not None and tuple(missing.shape) != (n, t, h, w):
+        raise UsageError(f"missing mask has shape {tuple(missing.shape)}, expected {(n, t, h, w)}")
+    DynamicGenerator(model_config)  # validate before anything is written
+    train_config.check()
+    dev = resolve_device(str(device))
+    if t < 2:
+        log.warning("training on a single frame: there is no motion to learn, only its appearance")
+    if train_config.window > t:
+        log.info("the window (%d frames) is longer than the videos (%d): one window of %d", train_config.window, t, t)
+    shard = _shard(n, distributed, train_config, dev)
+    check_training_memory(
+        model_config, train_config, videos=shard.hi - shard.lo, frames=t, device=dev, incomplete=missing is not None
+    )  # fmt: skip
+    config = {
+        "dyngen": __version__,
+        "model_type": "dg",
+        "model": model_config.to_dict(),
+        "train": train_config.to_dict(),
+        "data": {**(data_info or {}), "names": list(names), "videos": n, "frames": t, "size": [h, w]},
+    }
+    data = {"frames": frames.contiguous()}
+    if missing is not None:  # the hidden pixels' values are not kept: the run holds only what training may see
+        data["missing"] = missing.bool().contiguous()
+        data["frames"] = frames.masked_fill(data["missing"][..., None], 0)
+    if shard.is_main:
+        Run.create(out, config, data=data)  # data first: a run with a config always has its data
+    shard.barrier()
+    run = Run.open(out)
+    with run.lock() if shard.is_main else contextlib.nullcontext():
+        trainer = Trainer(run, config, dev, shard)
+        trainer.start_fresh()
+        trainer.fit(train_config.epochs, callback, stop)
+        return _finish(trainer)
+
+
+def resume(
+    path: str | Path,
+    *,
+    epochs: int | None = None,
+    device: str | torch.device = "auto",
+    callback: Callback | None = None,
+    stop: threading.Event | None = None,
+    distributed: bool = False,
+) -> Trained:
+    """Continue a run from its last checkpoint (up to ``epochs`` in total, default: its configured epochs)."""
+    run = Run.open(path)
+    config = run.read_config()
+    if config.get("model_type", "dg") != "dg":
+        raise RunError(f"{path}: only dynamic-generator runs can be resumed")
+    if epochs is not None:
+        TrainConfig.from_dict({**config["train"], "epochs": epochs})  # validates
+        config["train"]["epochs"] = epochs
+    dev = resolve_device(str(device))
+    shard = _shard(int(config["data"]["videos"]), distributed, TrainConfig.from_dict(config["train"]), dev)
+    check_training_memory(
+        ModelConfig.from_dict(config["model"]), TrainConfig.from_dict(config["train"]), videos=shard.hi - shard.lo,
+        frames=int(config["data"]["frames"]), device=dev,
+    )  # fmt: skip
+    with run.lock() if shard.is_main else contextlib.nullcontext():
+        if shard.is_main:
+            for f in run.clean_temporaries():
+                log.info("removed %s, left by an interrupted write", f.name)
+            if epochs is not None:
+                run.write_config(config)
+        shard.barrier()
+        trainer = Trainer(run, config, dev, shard)
+        if run.has_checkpoint():
+            trainer.load()
+        else:
+            trainer.start_fresh()
+        if shard.is_main:
+            run.truncate_metrics(trainer.epoch)
+        trainer.fit(int(config["train"]["epochs"]), callback, stop)
+        return _finish(trainer)
+
+
+def _shard(videos: int, distributed: bool, tc: TrainConfig, device: torch.device) -> Shard:
+    """This process's share of the videos: all of them, or its rank's part of the default process group."""
+    if not distributed:
+        return Shard.single(videos)
+    if not torch.distributed.is_initialized():
+        raise UsageError("distributed training needs an initialised process group: launch with torchrun")
+    if tc.batch_size or tc.shuffle:
+        raise UsageError("distributed training takes all videos in one batch: drop --batch-size")
+    return Shard.of_world(videos, device)
+
+
+def _finish(trainer: Trainer) -> Trained:
+    trainer.shard.barrier()
+    trained = load_trained(trainer.run.path, trainer.device)
+    if trainer.shard.is_main:
+        rec = trainer.run.read_metrics()
+        last = rec[-1] if rec else {}
+        trainer.run.write_summary(
+            {
+                "epochs": trainer.epoch,
+                "train_seconds": round(trainer.elapsed, 2),
+                "psnr": last.get("psnr"),
+                "psnr_fixed_norm": fixed_norm_psnr(trained),
+                "mse": last.get("mse"),
+                "recoveries": trainer.recoveries,
+                "spikes": trainer.spikes,
+                "processes": trainer.shard.world,
+            }
+        )
+    trainer.shard.barrier()
+    return trained
