@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from dyngen.errors import MaskError
+from dyngen.io.atomic import atomic_path
 from dyngen.io.mask_patterns import (  # noqa: F401 - re-exported
     SPEC_FORMS,
     box,
@@ -259,23 +260,24 @@ def save_mask(path: str | os.PathLike, missing: torch.Tensor) -> Path:
         raise MaskError(f"save_mask expects a (T, H, W) mask, got shape {tuple(missing.shape)}")
     m = missing.detach().bool().cpu().numpy()
     ext = p.suffix.lower()
-    if ext in (".mat", ".npy") or ext in IMAGE_EXTS:
-        p.parent.mkdir(parents=True, exist_ok=True)
-    if ext == ".mat":
-        import scipy.io
-
-        layout = np.repeat(np.moveaxis(m, 0, 2)[..., None], 3, axis=-1).astype(np.uint8)
-        scipy.io.savemat(str(p), {"masks": layout}, do_compression=True)
-    elif ext == ".npy":
-        np.save(p, m)
-    elif ext in IMAGE_EXTS:
-        if m.shape[0] != 1:
-            raise MaskError(f"{p}: an image holds one frame, the mask has {m.shape[0]}; use .npy, .mat or .mp4")
-        from PIL import Image
-
-        Image.fromarray(m[0].astype(np.uint8) * 255).save(p)
-    else:
+    if ext in IMAGE_EXTS and m.shape[0] != 1:
+        raise MaskError(f"{p}: an image holds one frame, the mask has {m.shape[0]}; use .npy, .mat or .mp4")
+    if ext not in (".mat", ".npy") and ext not in IMAGE_EXTS:
         write_video(p, np.repeat(m[..., None], 3, axis=-1).astype(np.uint8) * 255)
+        return p
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(p, what="mask", suffix=ext, error=MaskError) as tmp:
+        if ext == ".mat":
+            import scipy.io
+
+            layout = np.repeat(np.moveaxis(m, 0, 2)[..., None], 3, axis=-1).astype(np.uint8)
+            scipy.io.savemat(str(tmp), {"masks": layout}, do_compression=True)
+        elif ext == ".npy":
+            np.save(tmp, m)
+        else:
+            from PIL import Image
+
+            Image.fromarray(m[0].astype(np.uint8) * 255).save(tmp)
     return p
 
 

@@ -59,9 +59,8 @@ def _hw(size: Size) -> tuple[int, int] | None:
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``(T, H, W, 3)`` -> float32 ``(T, 3, H, W)`` in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float()
-    return x.permute(0, 3, 1, 2).div(127.5).sub(1.0).contiguous()
+    """uint8 ``(T, H, W, 3)`` -> float32 ``(T, 3, H, W)`` in [-1, 1], contiguous (``as_frames``'s map)."""
+    return as_frames(frames, ndim=4).contiguous()
 
 
 def as_frames(video: np.ndarray | torch.Tensor, *, ndim: int) -> torch.Tensor:
