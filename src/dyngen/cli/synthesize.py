@@ -29,13 +29,15 @@ def command(args: argparse.Namespace) -> int:
 
     trained = load(args.run, resolve_device(args.device))  # a dynamic generator's or an LDS run
     if appearance.wanted(args):  # --appearance, --motion-from, --grid, --grid-video
+        if args.loop:
+            raise UsageError("--loop makes plain syntheses; drop --appearance, --motion-from, --grid and --grid-video")
         emit(args, *appearance.run(args, trained))
         return 0
     if args.out is None:
         raise UsageError("--out is required (--grid and --grid-video alone need a run with appearance vectors)")
     videos = synthesize_run(
         trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start or "inferred", video=args.video,
-        noise_scale=args.noise_scale, noise=args.noise,
+        noise_scale=args.noise_scale, noise=args.noise, loop=args.loop,
     )  # fmt: skip
     frames = to_uint8(videos)
     paths = write_videos(args.out, frames, fps=args.fps)
@@ -72,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-scale", type=float, default=1.0,
                    help="scale of the fresh noise xi around its mean (1 = the distribution itself)")  # fmt: skip
     add_noise_option(p)
+    p.add_argument("--loop", action="store_true", help="seamless loops: the last frame flows into the first "
+                   "(the chain is bridged back to its start; docs/loops.md)")  # fmt: skip
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
     p.add_argument("--compare", default=None, help="also write observed | samples side by side here (+ a .png grid)")
     appearance.add_appearance_options(p)

@@ -1,7 +1,8 @@
 """Synthesis from a trained run, of either model type (a dynamic generator or the LDS baseline).
 
 The dynamic generator's sampling is ``dyngen.algorithms.synthesis.synthesize``; this task picks the run's
-inferred s_0 (or a random one), its appearance vector and the distribution of the fresh noise. The same seed
+inferred s_0 (or a random one), its appearance vector and the distribution of the fresh noise. With ``loop``
+the videos are seamless loops (``dyngen.algorithms.loop``: the last frame flows into the first). The same seed
 gives the same video.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from dyngen.algorithms.loop import synthesize_loop
 from dyngen.algorithms.synthesis import synthesize
 from dyngen.baselines.lds import covariance_factor
 from dyngen.errors import UsageError
@@ -29,6 +31,7 @@ def synthesize_run(
     video: str | int = 0,
     noise_scale: float = 1.0,
     noise: str = "posterior",
+    loop: bool = False,
 ) -> torch.Tensor:
     """Synthesize from a trained run of either model type (``dyngen.load``).
 
@@ -44,6 +47,7 @@ def synthesize_run(
         noise: ``"posterior"`` draws the innovations from a Gaussian fitted to the inferred ones, ``"prior"`` from
             N(0, I) (the paper's synthesis); see ``dyngen.models.innovations``. An LDS has only ``"posterior"``:
             it draws its driving noise from its residuals' covariance.
+        loop: make each video a seamless loop: its last frame flows into its first (dynamic generators only).
 
     Returns:
         ``(num, frames, 3, H, W)`` in [-1, 1].
@@ -54,6 +58,8 @@ def synthesize_run(
         raise UsageError(f"frames and num must be >= 1, got frames={frames}, num={num}")
     i = trained.video_index(video)
     if isinstance(trained, TrainedLDS):
+        if loop:
+            raise UsageError("loop is for dynamic-generator runs; an LDS run synthesizes without it")
         return _synthesize_lds(trained, frames=frames, num=num, seed=seed, start=start, noise_scale=noise_scale,
                                noise=noise)  # fmt: skip
     device = next(trained.model.parameters()).device
@@ -61,6 +67,9 @@ def synthesize_run(
     s0 = trained.chains.s0[i] if start == "inferred" else None
     a = trained.chains.appearance[i] if trained.model.appearance_dim else None
     innovations = trained.innovations(noise)
+    if loop:
+        return synthesize_loop(trained.model, frames=frames, num=num, s0=s0, appearance=a, generator=g,
+                               noise_scale=noise_scale, innovations=innovations).frames  # fmt: skip
     return synthesize(trained.model, frames=frames, num=num, s0=s0, appearance=a, generator=g, noise_scale=noise_scale,
                       innovations=innovations)  # fmt: skip
 
