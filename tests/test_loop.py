@@ -9,10 +9,11 @@ from PIL import Image
 from test_emission import configs  # registers the test emissions, one of which reads the previous frame
 
 import dyngen
-from dyngen.algorithms.loop import best_start, bridge, synthesize_loop
+from dyngen.algorithms.loop import best_start, bridge, cyclic_steps, synthesize_loop
 from dyngen.cli import main
 from dyngen.errors import UsageError
 from dyngen.evaluation.loops import loop_seam
+from dyngen.evaluation.metrics import motion_energy_curve
 from dyngen.models.innovations import Innovations
 from dyngen.models.transition import Transition
 from dyngen.runs.train import train
@@ -61,15 +62,25 @@ def test_loops_close_their_seam_where_plain_syntheses_jump(run):
         seam = loop_seam(v)
         assert seam["seam"] <= seam["inside_p90"], seam
         assert seam["inside_median"] > 0.3 * loop_seam(p)["inside_median"]  # the loop still moves
+        steps = cyclic_steps(v[None])[0] * 127.5
+        assert steps.max() < 1.5 * motion_energy_curve(p).max()  # and no jump hides inside it
     assert torch.equal(looped, dyngen.synthesize(run, frames=48, num=3, seed=0, loop=True))  # seeded
 
 
-def test_the_loop_gap_is_closed_and_reported(run):
-    loop = synthesize_loop(run.model, frames=30, num=2, s0=run.chains.s0[0], generator=torch.Generator().manual_seed(3),
-                           innovations=run.innovations())  # fmt: skip
+def test_the_loop_is_closed_before_it_is_cut(run):
+    kwargs = dict(frames=30, num=2, s0=run.chains.s0[0], innovations=run.innovations())
+    loop = synthesize_loop(run.model, generator=torch.Generator().manual_seed(3), **kwargs)
     assert loop.frames.shape == (2, 30, 3, 16, 16)
     assert (loop.searched_gap > 0.1).all() and (loop.gap < 1e-2).all()
     assert ((0 <= loop.start) & (loop.start <= 8 * 30 - 30)).all()
+    steps = cyclic_steps(loop.frames)
+    assert torch.equal(steps[:, -1], steps.min(dim=1).values)  # the file's seam is the cycle's stillest step
+    for k in range(2):  # the cut is a rotation of the rendered cycle: the states still render the frames
+        assert torch.allclose(run.model.render(loop.states[k : k + 1]), loop.frames[k : k + 1], atol=1e-5)
+    # without the bridge the loop stays open: it is then not cut, its jump stays at the seam
+    open_loop = synthesize_loop(run.model, generator=torch.Generator().manual_seed(3), steps=0, search=1, **kwargs)
+    assert torch.equal(open_loop.gap, open_loop.searched_gap) and (open_loop.gap > 0.5).all()
+    assert (open_loop.shift == 0).all()
 
 
 def test_an_emission_that_reads_the_previous_frame_loops_through_itself(tmp_path):

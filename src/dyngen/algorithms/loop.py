@@ -12,9 +12,14 @@ asked to render, through ``DynamicGenerator.render``):
    the span of the gradients around it, so it ends near the nearest solution: the stretch keeps the motion
    that was drawn, spread over all N steps rather than squeezed into the last ones.
 3. **Render** s_{t0+1..t0+N}. As s_{t0+N} = s_t0, the step from the last frame to the first is the step from
-   x_t0 to x_{t0+1} of the chain itself: played in a loop, the chain repeats with no jump. An emission that reads
-   the previous frame (``uses_previous``) renders the stretch again with its own last frame as the frame before
-   the first (``passes`` times), so the seam is a step that the emission makes itself.
+   x_t0 to x_{t0+1} of the chain itself: played in a loop, the frames form a cycle with no jump. An emission that
+   reads the previous frame (``uses_previous``) renders the stretch again with its own last frame as the frame
+   before the first (``PASSES`` times), so the step from the last frame to the first is one it makes itself.
+4. **Cut** the closed cycle after its smallest step: the file starts there (a rotation of the N frames; played
+   in a loop, it is the same video). The closing step is a step of the chain like any other, as likely as any
+   to be one of its largest; the cut puts the file's seam, which a player that stops at the end or a viewer of
+   the first and last frames sees, at its stillest moment. A loop left open (gap above ``OPEN``) is not cut,
+   so its jump stays at the seam, where it is measured and warned about, not inside the video.
 
 The returned gaps, ``|s_{t0+N} - s_t0|`` over the chain's median one-step change ``|s_t - s_{t-1}|``, say how
 closed each loop is (0 is closed; 1 is a jump as large as a typical frame's step). The seam is measured on the
@@ -53,6 +58,7 @@ class Loop:
         start: ``(B,)`` the start t0 picked in the candidate chain.
         searched_gap: ``(B,)`` ``|s_{t0+N} - s_t0|`` of the chain as drawn, over its median one-step change.
         gap: ``(B,)`` the same after the bridge.
+        shift: ``(B,)`` the cut: frame k of the file is frame (k + shift) mod N of the rendered cycle.
     """
 
     frames: torch.Tensor
@@ -60,6 +66,12 @@ class Loop:
     start: torch.Tensor
     searched_gap: torch.Tensor
     gap: torch.Tensor
+    shift: torch.Tensor
+
+
+def cyclic_steps(video: torch.Tensor) -> torch.Tensor:
+    """``(B, N, 3, H, W) -> (B, N)``: mean ``|x_{k+1} - x_k|`` of frames played in a loop (the last, to frame 0)."""
+    return (video.roll(-1, dims=1) - video).abs().mean(dim=(2, 3, 4))
 
 
 def best_start(states: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -111,6 +123,8 @@ def _bridge_one(
 ) -> torch.Tensor:  # fmt: skip
     """``bridge`` of one chain (each has its own L-BFGS: one chain's line search does not hold another back)."""
     z = z.detach().clone().requires_grad_(True)
+    if steps < 1:
+        return z.detach()
     opt = torch.optim.LBFGS([z], lr=1.0, max_iter=steps, line_search_fn="strong_wolfe",
                             tolerance_grad=1e-12, tolerance_change=1e-14)  # fmt: skip
 
@@ -187,13 +201,16 @@ def synthesize_loop(
         video = render_chunked(model, states, a)
         for _ in range(PASSES if model.generator.uses_previous else 0):
             video = render_chunked(model, states, a, video[:, -1])
+        shift = torch.where(gap <= OPEN, (cyclic_steps(video).argmin(dim=1) + 1) % frames, 0)
+        video = torch.stack([v.roll(-int(k), dims=0) for v, k in zip(video, shift)])
+        states = torch.stack([v.roll(-int(k), dims=0) for v, k in zip(states, shift)])
         log.info("loops of %d frames: gaps %s before the bridge, %s after (in typical steps)", frames,
                  _fmt(searched / step), _fmt(gap))  # fmt: skip
         if (gap > OPEN).any():
             log.warning("%d of %d loops stay open by more than %g of a typical step (gaps %s): the transition "
                         "cannot bring the chain back to its start; their seam may show", int((gap > OPEN).sum()),
                         num, OPEN, _fmt(gap))  # fmt: skip
-        return Loop(video, states, t0, searched / step, gap)
+        return Loop(video, states, t0, searched / step, gap, shift)
     finally:
         model.train(was_training)
 
