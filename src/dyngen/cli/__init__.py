@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from dyngen import __version__
-from dyngen.errors import DyngenError, Interrupted
+from dyngen.errors import DyngenError, Interrupted, unexpected_message
+from dyngen.errors import one_line as _one_line
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -94,7 +95,7 @@ def emit(args: argparse.Namespace, summary: dict[str, Any], lines: Sequence[str]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from dyngen.cli import animate, demo, encode, evaluate, interpolate, recover, report, synthesize, train
+    from dyngen.cli import animate, demo, encode, evaluate, interpolate, recover, report, studio, synthesize, train
 
     parser = _Parser(
         prog="dyngen",
@@ -103,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dyngen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate):
+    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate, studio):
         module.register(sub)
     return parser
 
@@ -135,21 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if debug:
             raise
-        if isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
-            print("error: out of memory; try a smaller --size, fewer --frames or a shorter --window", file=sys.stderr)
-        else:
-            print(
-                f"error: unexpected {type(e).__name__}: {_one_line(str(e))}; this is a bug in dyngen, "
-                "please report it (--debug shows the traceback)",
-                file=sys.stderr,
-            )
+        print(f"error: {unexpected_message(e, traceback_hint='--debug shows the traceback')}", file=sys.stderr)
         return 1
-
-
-def _one_line(text: str, limit: int = 1000) -> str:
-    """A message on one line (FFmpeg and PyTorch messages can span several), at most ``limit`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":
