@@ -182,10 +182,11 @@ def plan_synthesize(p: Params, ws: Workspace, device: str) -> Plan:
 
 def drawn_mask(data_url: Any, frames: int, size: tuple[int, int], first: int, last: int) -> torch.Tensor:
     """The brush strokes of the page (a PNG data URL, painted = missing) over frames ``first..last``: bool
-    ``(T, H, W)``; the drawing is resized to the video's frames as a mask file is (``fit_mask``)."""
+    ``(T, H, W)``. The drawing (the frame enlarged) is reduced to the frame's pixels by coverage: a pixel is
+    missing when the brush touched any part of it, so a thin stroke is never lost between pixel centres."""
     from PIL import Image
 
-    from dyngen.io.masks import fit_mask
+    from dyngen.io.masks import ASPECT_TOLERANCE
 
     if not isinstance(data_url, str) or not data_url.startswith("data:image/png;base64,"):
         raise StudioError("recover: the drawn mask must be a PNG data URL")
@@ -196,8 +197,12 @@ def drawn_mask(data_url: Any, frames: int, size: tuple[int, int], first: int, la
         raise StudioError(f"recover: the drawn mask is not a readable PNG ({e})") from None
     if not 0 <= first <= last < frames:
         raise StudioError(f"recover: the mask's frames must satisfy 0 <= from <= to < {frames}, got {first}..{last}")
-    missing = torch.zeros(frames, *size, dtype=torch.bool)
-    missing[first : last + 1] = fit_mask(torch.from_numpy(painted)[None], 1, size)[0]
+    (h, w), (ph, pw) = size, painted.shape
+    if abs((ph / pw) / (h / w) - 1) > ASPECT_TOLERANCE:
+        raise StudioError(f"recover: the drawing is {ph}x{pw}, the frames {h}x{w}: another aspect ratio")
+    covered = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(painted)[None].float(), (h, w))[0] > 0
+    missing = torch.zeros(frames, h, w, dtype=torch.bool)
+    missing[first : last + 1] = covered
     return missing
 
 

@@ -322,7 +322,7 @@ function paint(event) {
   const r = canvas.getBoundingClientRect();
   const p = {x: (event.clientX - r.left) * canvas.width / r.width, y: (event.clientY - r.top) * canvas.height / r.height};
   const ctx = canvas.getContext("2d");
-  ctx.strokeStyle = ctx.fillStyle = "rgba(255, 0, 140, 0.55)";
+  ctx.strokeStyle = ctx.fillStyle = "rgb(255, 0, 140)"; // opaque strokes; the canvas itself is translucent
   ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.lineWidth = 2 * $("#brush").value;
   ctx.beginPath();
   if (mask.last) { ctx.moveTo(mask.last.x, mask.last.y); ctx.lineTo(p.x, p.y); ctx.stroke(); }
