@@ -45,13 +45,13 @@ def request(port, method, path, body=None, *, headers=None, raw=False):
 
 
 def wait_job(port, job_id, states=("done", "failed", "stopped", "cancelled"), timeout=120):
-    t0 = time.time()
+    t0, job = time.time(), None
     while time.time() - t0 < timeout:
-        job = next(j for j in request(port, "GET", "/api/state")[1]["jobs"] if j["id"] == job_id)
-        if job["state"] in states:
+        job = next((j for j in request(port, "GET", "/api/state")[1]["jobs"] if j["id"] == job_id), None)
+        if job is not None and job["state"] in states:
             return job
         time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['state']} after {timeout} s")
+    raise AssertionError(f"job {job_id} is {job and job['state']} after {timeout} s")
 
 
 def test_paths_from_the_browser_stay_in_the_workspace(tmp_path):
