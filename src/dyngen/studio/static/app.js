@@ -237,6 +237,14 @@ function renderLive(box) {
   }
 }
 
+function enlarge(event) {
+  // pixels stay pixels: a whole zoom that brings the shorter side to 256 px, within 900 x 1200 px
+  const img = event.target, w = img.naturalWidth, h = img.naturalHeight;
+  const zoom = Math.max(1, Math.min(Math.floor(256 / Math.min(w, h)), Math.floor(900 / w), Math.floor(1200 / h)));
+  img.style.width = `${w * zoom}px`;
+  img.style.height = `${h * zoom}px`;
+}
+
 function renderResults(box) {
   const job = latest(box.dataset.kinds.split(" "));
   if (!job) { box.replaceChildren(); return; }
@@ -247,7 +255,7 @@ function renderResults(box) {
   if (job.message) parts.push(el("p", {class: "error"}, "error: " + job.message));
   for (const o of job.outputs.filter((o) => o.role === "video")) {
     const mp4 = job.outputs.find((d) => d.role === "download" && d.path === o.path.replace(/\.gif$/, ".mp4"));
-    parts.push(el("figure", {}, el("img", {src: file(o.path), alt: o.label}), el("figcaption", {}, o.label, " · ",
+    parts.push(el("figure", {}, el("img", {src: file(o.path), alt: o.label, onload: enlarge}), el("figcaption", {}, o.label, " · ",
       el("a", {href: file(o.path) + "?download=1"}, "gif"), " ", mp4 ? el("a", {href: file(mp4.path) + "?download=1"}, "mp4") : "")));
   }
   for (const o of job.outputs.filter((o) => o.role === "report")) {
