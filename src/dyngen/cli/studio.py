@@ -12,8 +12,10 @@ from dyngen.errors import UsageError
 def command(args: argparse.Namespace) -> int:
     from dyngen.studio.server import LOOPBACK, Studio, make_server
 
-    if not args.max_upload_mb > 0:
+    if not 0 < args.max_upload_mb < float("inf"):
         raise UsageError(f"--max-upload-mb must be a positive number, got {args.max_upload_mb}")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
     studio = Studio(args.workspace, device=args.device, max_upload_mb=args.max_upload_mb)
     try:
         server = make_server(studio, args.host, args.port)

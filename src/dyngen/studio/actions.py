@@ -79,15 +79,19 @@ class Params:
         return parse_overrides(text.replace(",", " ").split())
 
 
-def _size(p: Params, default: Any) -> int | tuple[int, int]:
-    v = str(p.raw.get("size") or default)
+def parse_size(text: Any, what: str = "size") -> int | tuple[int, int]:
+    """``"64"`` -> 64, ``"48x64"`` -> (48, 64); StudioError otherwise."""
     try:
-        parts = [int(x) for x in v.lower().split("x")]
+        parts = [int(x) for x in str(text).lower().split("x")]
     except ValueError:
         parts = []
     if len(parts) not in (1, 2) or min(parts) < 1:
-        raise p._bad("size", "S or HxW (for example 64 or 48x64)")
+        raise StudioError(f"{what} must be S or HxW (for example 64 or 48x64), got {text!r}")
     return parts[0] if len(parts) == 1 else (parts[0], parts[1])
+
+
+def _size(p: Params, default: Any) -> int | tuple[int, int]:
+    return parse_size(p.raw.get("size") or default, f"{p.kind}: size")
 
 
 def _job_folder(ws: Workspace, job: Job) -> Path:

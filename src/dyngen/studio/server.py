@@ -39,7 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from dyngen import __version__
 from dyngen.errors import DyngenError, UsageError, one_line, unexpected_message
-from dyngen.studio.actions import plan
+from dyngen.studio.actions import parse_size, plan
 from dyngen.studio.jobs import JobQueue
 from dyngen.studio.workspace import StudioError, Workspace
 
@@ -91,7 +91,7 @@ class Studio:
 
         clip = self.ws.resolve(query.get("clip"), under="uploads")
         index = _int(query.get("index", "0"), "index", lo=0)
-        size = _int(query.get("size", "64"), "size", lo=1)
+        size = parse_size(query.get("size", "64"))
         frame = read_video(clip, size=size, frames=1, start=index)[0]
         buf = io.BytesIO()
         Image.fromarray(frame).save(buf, format="PNG")

@@ -49,8 +49,12 @@ class Workspace:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root).resolve()
-        for folder in FOLDERS:
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        try:
+            for folder in FOLDERS:
+                (self.root / folder).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StudioError(f"{root}: cannot be the studio's workspace ({e.strerror or e}); choose another "
+                              "--workspace") from None  # fmt: skip
 
     def resolve(self, rel: Any, *, under: str | None = None, must_exist: bool = True) -> Path:
         """The path ``rel`` (relative to the workspace) as an absolute path inside ``under`` (a subfolder).
