@@ -12,6 +12,7 @@ pixels, 0-255), hidden PSNR and wall time, and saves comparison grids.
     python benchmarks/recovery.py                       # 64x64, CPU preset, every method
     python benchmarks/recovery.py --methods interp lds  # baselines only (fast)
     python benchmarks/recovery.py --size 150 --preset paper-recovery --device cuda   # the paper's setting
+    python benchmarks/recovery.py --methods warp interp                 # the warping emission (dg --emission warp)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from harness import DATA, Results, budget
@@ -47,7 +49,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--frames", type=int, default=70)
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=[*METHODS, "warp"],
+                    help="methods; warp is dg with the warping emission")  # fmt: skip
     ap.add_argument("--preset", default="cpu-recovery")
     ap.add_argument("--epochs", type=int, default=None, help="dg epochs (default: the preset's)")
     ap.add_argument("--minutes", type=float, default=20.0, help="dg training budget per case")
@@ -72,12 +75,14 @@ def main() -> None:
         views, labels = [occluded_view(video, missing)], ["input"]
         for method in args.methods:
             stop = threading.Event()
-            run_dir = out / "runs" / f"{name.replace('/', '_')}_{int(time.time())}"
+            run_dir = out / "runs" / f"{name.replace('/', '_')}_{method}_{int(time.time())}"
+            model = replace(cfg.model, emission="warp") if method == "warp" else cfg.model
             res = recover(
-                to_tensor(video), missing, method=method, run_dir=run_dir, model_config=cfg.model,
+                to_tensor(video), missing, method="dg" if method == "warp" else method, run_dir=run_dir,
+                model_config=model,
                 train_config=cfg.train, device=args.device, callback=budget(args.minutes, stop), stop=stop,
                 residual=args.residual if method in MODELS else "none",
-                hidden_frames=args.hidden_frames if method == "dg" else "chain",
+                hidden_frames=args.hidden_frames if method in ("dg", "warp") else "chain",
             )  # fmt: skip
             recovered = to_uint8(res.recovered)
             m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written

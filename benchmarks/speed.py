@@ -14,6 +14,7 @@ generator widths 512..64 with BatchNorm, windows of 30, 15 Langevin steps,
     python benchmarks/speed.py --epochs 3 --threads 2
     python benchmarks/speed.py --epochs 3 --set precision=bf16      # a TrainConfig switch for dyngen
     python benchmarks/speed.py --epochs 3 --set fuse_learning=true --baseline dyngen   # a switch's own gain
+    python benchmarks/speed.py --epochs 3 --set emission=warp --baseline dyngen        # the warp emission against dg
     python benchmarks/speed.py --only dyngen --epochs 1 --size 150 --frames 70 --window 70 --sigma 0.5
 
 Prints seconds per epoch of each (the median over the timed epochs, their
@@ -37,6 +38,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -143,16 +145,18 @@ def setup(args: argparse.Namespace, device: torch.device) -> dict:
     )  # fmt: skip
     torch.manual_seed(args.seed)
     model = DynamicGenerator(mc).to(device).train()
-    plain = PlainModel(model).to(device).train()
+    base_mc = replace(mc, **{k: getattr(ModelConfig(), k) for k in settings if k not in typed})
+    plain = PlainModel(model).to(device).train() if args.baseline == "plain" else None
     frames = load_frames(args).to(device)
     chains = Chains.from_prior(model, 1, frames.shape[1], generator=torch.Generator().manual_seed(args.seed))
 
     def own(c: Chains) -> Chains:  # each implementation updates its own copy of the chains in place
         return Chains(c.s0.clone(), c.noise.clone(), c.appearance.clone()).to(device)
 
-    if args.baseline == "dyngen":  # dyngen without the --set switches
+    if args.baseline == "dyngen":  # dyngen without the --set settings (e.g. the DCGAN emission against warp)
         base_cfg = TrainConfig(**{k: v for k, v in cfg.to_dict().items() if k not in typed})
-        plain = copy.deepcopy(model)
+        torch.manual_seed(args.seed)
+        plain = copy.deepcopy(model) if base_mc == mc else DynamicGenerator(base_mc).to(device).train()
     return {
         "cfg": cfg,
         "base_cfg": base_cfg if args.baseline == "dyngen" else None,

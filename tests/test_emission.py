@@ -33,7 +33,7 @@ class LinearEmission(Emission):
     def from_config(cls, config: ModelConfig) -> LinearEmission:
         return cls(config)
 
-    def forward(self, states, appearance=None, previous=None):
+    def forward(self, states, appearance=None, previous=None, observed=None, visible=None):
         z = states
         if self.appearance_dim:
             z = torch.cat([appearance[:, None].expand(-1, states.shape[1], -1), states], dim=-1)
@@ -41,17 +41,19 @@ class LinearEmission(Emission):
 
 
 class DecayEmission(LinearEmission):
-    """``x_t = (x_{t-1} + tanh(W s_t + b)) / 2`` (``x_0 = 0``): an emission that reads the previous frame."""
+    """``x_t = (p_{t-1} + tanh(W s_t + b)) / 2`` (``p_0 = 0``; ``p`` the observed frame where seen, ``follow``):
+    an emission that reads the previous frame."""
 
     uses_previous = True
 
-    def forward(self, states, appearance=None, previous=None):
+    def forward(self, states, appearance=None, previous=None, observed=None, visible=None):
         fresh = super().forward(states, appearance)
-        x = torch.zeros_like(fresh[:, 0]) if previous is None else previous
+        p = torch.zeros_like(fresh[:, 0]) if previous is None else previous
         frames = []
         for t in range(states.shape[1]):
-            x = 0.5 * (x + fresh[:, t])
+            x = 0.5 * (p + fresh[:, t])
             frames.append(x)
+            p = self.follow(x, None if observed is None else observed[:, t], None if visible is None else visible[:, t])
         return torch.stack(frames, dim=1)
 
 

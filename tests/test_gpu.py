@@ -37,7 +37,7 @@ def test_langevin_never_waits_for_the_device():
     gen = torch.Generator("cuda").manual_seed(0)
 
     def energy(zz):
-        return posterior_energy(window_error(model, x, zz), zz, sigma=1.0)
+        return posterior_energy(window_error(model, x, zz).objective, zz, sigma=1.0)
 
     langevin(energy, z, steps=1, step_size=0.03, generator=gen)  # warm-up
     torch.cuda.synchronize()

@@ -51,7 +51,7 @@ def test_latent_gradients_match_finite_differences():
     }
 
     def energy(zz):
-        return posterior_energy(window_error(m, x, zz, observed=obs), zz, sigma=0.5)
+        return posterior_energy(window_error(m, x, zz, observed=obs).objective, zz, sigma=0.5)
 
     leaves = {k: v.clone().requires_grad_(True) for k, v in z.items()}
     grads = torch.autograd.grad(energy(leaves), list(leaves.values()))
@@ -72,6 +72,6 @@ def test_hidden_pixels_do_not_change_the_energy():
     obs = (torch.rand(1, 3, 1, 16, 16) > 0.5).float()
     z = {"noise": torch.randn(1, 3, 2), "s0": torch.randn(1, 3)}
     x2 = torch.where(obs.bool(), x, torch.rand_like(x))
-    e1 = posterior_energy(window_error(m, x, z, observed=obs), z, sigma=1.0)
-    e2 = posterior_energy(window_error(m, x2, z, observed=obs), z, sigma=1.0)
+    e1 = posterior_energy(window_error(m, x, z, observed=obs).objective, z, sigma=1.0)
+    e2 = posterior_energy(window_error(m, x2, z, observed=obs).objective, z, sigma=1.0)
     assert torch.equal(e1, e2)

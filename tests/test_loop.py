@@ -97,6 +97,7 @@ def test_an_emission_that_reads_the_previous_frame_loops_through_itself(tmp_path
     fresh = model.render(loop.states, None, None)  # from a blank previous frame: the start differs
     assert not torch.allclose(fresh[:, 0], loop.frames[:, 0], atol=1e-2)
     assert (loop.gap < 0.2 * loop.searched_gap).all()  # this tiny transition cannot reach every state exactly
+    assert (loop.frame_gap < 1e-3).all()  # an emission that forgets its past: the frames close as the states do
 
 
 def test_loop_refusals(run, tmp_path):
@@ -127,3 +128,23 @@ def test_cli_loop_writes_a_gif_that_loops(run, tmp_path, capsys):
     assert first.std() > 1 and np.abs(first - last).mean() < 0.5 * 127.5  # not blank, and no unrelated frames
     assert main(["synthesize", str(run.run.path), "--frames", "16", "--loop", "--grid", str(tmp_path / "g.png")]) == 2
     assert "--loop" in capsys.readouterr().err
+
+
+def test_a_warping_loop_that_cannot_close_its_frames_says_so(tmp_path, caplog):
+    from test_warp import configs as warp_configs
+    from test_warp import translating
+
+    mc, tc = warp_configs()
+    tc = type(tc).from_dict({**tc.to_dict(), "epochs": 20})
+    trained = train(tmp_path / "warp", translating(12)[None], names=["clip"], model_config=mc, train_config=tc,
+                    device="cpu")  # fmt: skip
+    model = trained.model.eval()
+    assert model.generator.uses_previous
+    loop = synthesize_loop(model, frames=16, num=2, s0=trained.chains.s0[0], generator=torch.Generator().manual_seed(0),
+                           innovations=trained.innovations())  # fmt: skip
+    # the states close, but x_t = W(x_{t-1}, d_t) + r_t keeps adding its residuals round after round
+    assert (loop.gap < 0.5).all() and (loop.frame_gap > 0.5).all()
+    assert (loop.shift == 0).all() and "the frames do not" in caplog.text  # not cut: the jump stays at the seam
+    again = model.render(loop.states, None, loop.frames[:, -1])
+    change = (again - loop.frames).abs().mean(dim=(1, 2, 3, 4)) / cyclic_steps(loop.frames).median(dim=1).values
+    assert torch.allclose(change, loop.frame_gap, rtol=0.5)  # the reported figure is what another round changes

@@ -194,7 +194,7 @@ def test_fused_learning_learns_from_the_latents_one_langevin_step_earlier(learn_
     opt, g = make_optimizer(ref, tc), torch.Generator().manual_seed(1)
 
     def energy(zz):
-        return posterior_energy(window_error(ref, frames, zz), zz, sigma=tc.sigma)
+        return posterior_energy(window_error(ref, frames, zz).objective, zz, sigma=tc.sigma)
 
     def learn(z):
         opt.zero_grad()

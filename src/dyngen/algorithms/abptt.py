@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 
 from dyngen.algorithms.execution import PRECISIONS, Execution
-from dyngen.algorithms.langevin import Latents, window_error
+from dyngen.algorithms.langevin import Latents, WindowFit, window_error
 from dyngen.algorithms.shard import Shard
 from dyngen.config import NONNEGATIVE, NONNEGATIVE_INT, POSITIVE, POSITIVE_INT, SEED, DictConfig, Range, option
 from dyngen.errors import UsageError
@@ -142,7 +142,7 @@ def window_step(
     """
     s_prev, previous = carry
 
-    def error(zz: Latents) -> torch.Tensor:  # sum over observed values of (x - x_hat)^2
+    def error(zz: Latents) -> WindowFit:  # sum over observed values of (x - x_hat)^2, and the objective
         with exe.autocast():
             return window_error(model, x, zz, s_prev=s_prev, previous=previous, observed=observed)
 
@@ -150,9 +150,11 @@ def window_step(
     for _ in range(exe.learn_steps):  # 2. learn
         err = exe.learn(model, error(z), window=x.shape[:2])
     with torch.no_grad():  # 3. carry
-        s_start = z.get("s0", s_prev)
-        states = model.transition.rollout(s_start, z["noise"])
-        last = model.render(states, z.get("appearance"), previous)[:, -1] if model.generator.uses_previous else None
+        states = model.transition.rollout(z.get("s0", s_prev), z["noise"])
+        last = None
+        if model.generator.uses_previous:  # the frame the next window follows: the observed one where it is seen
+            rendered = model.render(states, z.get("appearance"), previous, x, observed)[:, -1]
+            last = model.generator.follow(rendered, x[:, -1], None if observed is None else observed[:, -1])
     return z, (states[:, -1], last), err
 
 

@@ -25,7 +25,15 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from dyngen.algorithms.langevin import Latents, Noise, gaussian_noise, langevin, langevin_update, posterior_energy
+from dyngen.algorithms.langevin import (
+    Latents,
+    Noise,
+    WindowFit,
+    gaussian_noise,
+    langevin,
+    langevin_update,
+    posterior_energy,
+)
 from dyngen.algorithms.shard import Shard
 
 if TYPE_CHECKING:
@@ -33,7 +41,7 @@ if TYPE_CHECKING:
     from dyngen.models.dynamic_generator import DynamicGenerator
 
 PRECISIONS = ("tf32", "fp32", "bf16")
-Error = Callable[[Latents], torch.Tensor]  # latents -> the window's summed squared error
+Error = Callable[[Latents], WindowFit]  # latents -> the window's summed squared error and objective
 
 
 @contextlib.contextmanager
@@ -106,7 +114,7 @@ class Execution:
 
     def energy(self, error: Error) -> Callable[[Latents], torch.Tensor]:
         c = self.config
-        return lambda z: posterior_energy(error(z), z, sigma=c.sigma, energy_scale=c.energy_scale)
+        return lambda z: posterior_energy(error(z).objective, z, sigma=c.sigma, energy_scale=c.energy_scale)
 
     def infer(
         self, model: DynamicGenerator, error: Error, z: Latents, *, window: tuple[int, int]
@@ -121,23 +129,24 @@ class Execution:
             return z, None
         self.optimizer.zero_grad(set_to_none=True)
         leaves = {k: v.detach().requires_grad_(True) for k, v in z.items()}
-        err = error(leaves)
+        fit = error(leaves)
         params = [p for p in model.parameters() if p.requires_grad]
-        energy = posterior_energy(err, leaves, sigma=c.sigma, energy_scale=c.energy_scale)
+        energy = posterior_energy(fit.objective, leaves, sigma=c.sigma, energy_scale=c.energy_scale)
         grads = torch.autograd.grad(energy, [*leaves.values(), *params], allow_unused=True)
         z = langevin_update(leaves, grads[: len(leaves)], step_size=c.step_size, noise=self.noise)
         scale = c.energy_scale * self.frames_in_window(*window)
         for p, g in zip(params, grads[len(leaves) :]):  # d energy / d param -> d loss / d param
             p.grad = None if g is None else g.div_(scale)
         self._step(model)
-        return {k: v.detach() for k, v in z.items()}, err
+        return {k: v.detach() for k, v in z.items()}, fit.error
 
-    def learn(self, model: DynamicGenerator, err: torch.Tensor, *, window: tuple[int, int]) -> torch.Tensor:
-        """ABPTT's step 2: one Adam step on ``err / (2 sigma^2 n)`` (n frames of every process); returns ``err``."""
+    def learn(self, model: DynamicGenerator, fit: WindowFit, *, window: tuple[int, int]) -> torch.Tensor:
+        """ABPTT's step 2: one Adam step on ``objective / (2 sigma^2 n)`` (n frames of every process); returns the
+        reconstruction error."""
         self.optimizer.zero_grad(set_to_none=True)
-        (err / (2 * self.config.sigma**2 * self.frames_in_window(*window))).backward()
+        (fit.objective / (2 * self.config.sigma**2 * self.frames_in_window(*window))).backward()
         self._step(model)
-        return err
+        return fit.error
 
     def _step(self, model: DynamicGenerator) -> None:
         self.shard.sum_grads(model)

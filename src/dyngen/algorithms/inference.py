@@ -116,7 +116,7 @@ def item_energies(model: DynamicGenerator, frames: torch.Tensor, z: Latents, *, 
     out = []
     for b in range(frames.shape[0]):
         zb = {k: v[b : b + 1] for k, v in z.items()}
-        out.append(posterior_energy(window_error(model, frames[b : b + 1], zb), zb, sigma=sigma))
+        out.append(posterior_energy(window_error(model, frames[b : b + 1], zb).objective, zb, sigma=sigma))
     return torch.stack(out)
 
 
@@ -203,7 +203,7 @@ def anneal(
     for n_steps, tau in temperatures(config.steps, config.min_temperature, config.sample_fraction):
 
         def energy(zz: Latents, tau: float = tau) -> torch.Tensor:
-            return posterior_energy(window_error(model, frames, zz), zz, sigma=sigma) / tau
+            return posterior_energy(window_error(model, frames, zz).objective, zz, sigma=sigma) / tau
 
         z = langevin(energy, z, steps=n_steps, step_size=step_size * math.sqrt(tau), generator=generator)
         worst = max(float(v.abs().max()) if v.numel() else 0.0 for v in z.values())

@@ -19,6 +19,7 @@ An optional ``energy_scale`` multiplies the likelihood term; 1 is the posterior.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
@@ -93,6 +94,14 @@ def posterior_energy(error: torch.Tensor, z: Latents, *, sigma: float, energy_sc
     return energy
 
 
+class WindowFit(NamedTuple):
+    """A window's reconstruction ``error`` (sum of squares over observed values) and the ``objective`` that the
+    energy and the learning loss use: the error plus the emission's penalty (the error itself when it has none)."""
+
+    error: torch.Tensor
+    objective: torch.Tensor
+
+
 def window_error(
     model: DynamicGenerator,
     frames: torch.Tensor,
@@ -102,8 +111,8 @@ def window_error(
     previous: torch.Tensor | None = None,
     appearance: torch.Tensor | None = None,
     observed: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The reconstruction error of one window's latents.
+) -> WindowFit:
+    """The reconstruction error of one window's latents, and the objective (the error plus the emission's penalty).
 
     Args:
         model: the dynamic generator.
@@ -115,7 +124,10 @@ def window_error(
         observed: ``(B, T, 1, H, W)`` weights, 1 = observed.
 
     Returns:
-        The scalar ``sum over observed values of (x - G(F(s, xi), a))^2``.
+        ``error``, the scalar ``sum over observed values of (x - G(F(s, xi), a))^2``, and ``objective``, that plus
+        the emission's penalty (``Emission.terms``).
     """
-    recon, _ = model(z.get("s0", s_prev), z["noise"], z.get("appearance", appearance), previous)
-    return reconstruction_error(frames, recon.to(frames.dtype), observed)
+    states = model.transition.rollout(z.get("s0", s_prev), z["noise"])
+    recon, penalty = model.generator.terms(states, z.get("appearance", appearance), previous, frames, observed)
+    error = reconstruction_error(frames, recon.to(frames.dtype), observed)
+    return WindowFit(error, error if penalty is None else error + penalty.to(error.dtype))

@@ -15,11 +15,14 @@ asked to render, through ``DynamicGenerator.render``):
    x_t0 to x_{t0+1} of the chain itself: played in a loop, the frames form a cycle with no jump. An emission that
    reads the previous frame (``uses_previous``) renders the stretch again with its own last frame as the frame
    before the first (``PASSES`` times), so the step from the last frame to the first is one it makes itself.
+   That closes the frames where the emission forgets its past (a fixed point of rendering in a circle); one
+   that carries the previous frame on and adds to it (the warping emission, ``x_t = W(x_{t-1}, d_t) + r_t``)
+   can keep changing round after round, and such a loop is reported open (``frame_gap``).
 4. **Cut** the closed cycle after its smallest step: the file starts there (a rotation of the N frames; played
    in a loop, it is the same video). The closing step is a step of the chain like any other, as likely as any
    to be one of its largest; the cut puts the file's seam, which a player that stops at the end or a viewer of
-   the first and last frames sees, at its stillest moment. A loop left open (gap above ``OPEN``) is not cut,
-   so its jump stays at the seam, where it is measured and warned about, not inside the video.
+   the first and last frames sees, at its stillest moment. A loop left open (a state or frame gap above
+   ``OPEN``) is not cut, so its jump stays at the seam, where it is measured and warned about, not inside.
 
 The returned gaps, ``|s_{t0+N} - s_t0|`` over the chain's median one-step change ``|s_t - s_{t-1}|``, say how
 closed each loop is (0 is closed; 1 is a jump as large as a typical frame's step). The seam is measured on the
@@ -59,6 +62,9 @@ class Loop:
         searched_gap: ``(B,)`` ``|s_{t0+N} - s_t0|`` of the chain as drawn, over its median one-step change.
         gap: ``(B,)`` the same after the bridge.
         shift: ``(B,)`` the cut: frame k of the file is frame (k + shift) mod N of the rendered cycle.
+        frame_gap: ``(B,)`` for an emission that reads the previous frame, how much its last render of the cycle
+            still changed the frames (mean, over the median step): 0 is a fixed point, the frames close as the
+            states do; 0 for other emissions.
     """
 
     frames: torch.Tensor
@@ -67,6 +73,7 @@ class Loop:
     searched_gap: torch.Tensor
     gap: torch.Tensor
     shift: torch.Tensor
+    frame_gap: torch.Tensor
 
 
 def cyclic_steps(video: torch.Tensor) -> torch.Tensor:
@@ -199,9 +206,13 @@ def synthesize_loop(
         states = model.transition.rollout(start, innovations.transform(segment, scale=noise_scale))
         gap = (states[:, -1] - start).norm(dim=-1) / step
         video = render_chunked(model, states, a)
+        drift = torch.zeros(num, device=device)
         for _ in range(PASSES if model.generator.uses_previous else 0):
-            video = render_chunked(model, states, a, video[:, -1])
-        shift = torch.where(gap <= OPEN, (cyclic_steps(video).argmin(dim=1) + 1) % frames, 0)
+            before, video = video, render_chunked(model, states, a, video[:, -1])
+            drift = (video - before).abs().mean(dim=(1, 2, 3, 4))
+        frame_gap = drift / cyclic_steps(video).median(dim=1).values.clamp(min=1e-12)
+        closed = (gap <= OPEN) & (frame_gap <= OPEN)
+        shift = torch.where(closed, (cyclic_steps(video).argmin(dim=1) + 1) % frames, 0)
         video = torch.stack([v.roll(-int(k), dims=0) for v, k in zip(video, shift)])
         states = torch.stack([v.roll(-int(k), dims=0) for v, k in zip(states, shift)])
         log.info("loops of %d frames: gaps %s before the bridge, %s after (in typical steps)", frames,
@@ -210,7 +221,11 @@ def synthesize_loop(
             log.warning("%d of %d loops stay open by more than %g of a typical step (gaps %s): the transition "
                         "cannot bring the chain back to its start; their seam may show", int((gap > OPEN).sum()),
                         num, OPEN, _fmt(gap))  # fmt: skip
-        return Loop(video, states, t0, searched / step, gap, shift)
+        if (frame_gap > OPEN).any():
+            log.warning("%d of %d loops: the states return to their start but the frames do not (they change by %s "
+                        "typical steps per round): this emission carries the previous frame on without forgetting "
+                        "it; their seam may show", int((frame_gap > OPEN).sum()), num, _fmt(frame_gap))  # fmt: skip
+        return Loop(video, states, t0, searched / step, gap, shift, frame_gap)
     finally:
         model.train(was_training)
 

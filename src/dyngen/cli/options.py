@@ -18,6 +18,7 @@ GROUP_TITLES = {
     "training": "training (ABPTT)",
     "inference": "inference (Langevin with the model frozen)",
     "speed": "speed switches (the same result; docs/performance.md)",
+    "warp emission": "warp emission (--emission warp; docs/warp.md)",
 }
 
 

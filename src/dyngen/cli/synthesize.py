@@ -23,7 +23,7 @@ def write_comparison(path: str | Path, observed, videos, *, labels: list[str], f
 
 def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
-    from dyngen.io.video import to_uint8, write_videos
+    from dyngen.io.video import to_uint8, write_video, write_videos
     from dyngen.runs.checkpoint import load
     from dyngen.tasks.synthesize import synthesize_run
 
@@ -51,6 +51,17 @@ def command(args: argparse.Namespace) -> int:
         )  # fmt: skip
         lines += [f"comparison: {p}" for p in cmp]
         summary["comparison"] = [str(p) for p in cmp]
+    if args.flow:
+        from dyngen.io.grid import flow_to_rgb
+        from dyngen.tasks.motion import motion_parts
+
+        if args.num != 1:
+            raise UsageError("--flow shows one synthesis: use --num 1")
+        how = {"start": args.start or "inferred", "noise": args.noise, "noise_scale": args.noise_scale}
+        parts = motion_parts(trained, video=args.video, frames=args.frames, seed=args.seed, **how)
+        path = write_video(args.flow, flow_to_rgb(parts.displacement[0].cpu().numpy()), fps=args.fps)
+        summary.update(flow=str(path), intrackability=round(parts.mean_intrackability, 4))
+        lines.append(f"displacement fields: {path} (mean intrackability {parts.mean_intrackability:.3f})")
     emit(args, summary, lines)
     return 0
 
@@ -78,6 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(the chain is bridged back to its start; docs/loops.md)")  # fmt: skip
     p.add_argument("--fps", type=float, default=25.0, help="frame rate of the written video")
     p.add_argument("--compare", default=None, help="also write observed | samples side by side here (+ a .png grid)")
+    p.add_argument("--flow", default=None, help="warp runs: also write the synthesis's displacement fields here as a "
+                   "colour video (hue = direction, saturation = length) and print its intrackability")  # fmt: skip
     appearance.add_appearance_options(p)
     add_common(p)
     p.set_defaults(func=command)

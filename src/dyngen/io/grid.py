@@ -181,3 +181,16 @@ def save_curve(
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def flow_to_rgb(flow: np.ndarray, scale: float | None = None) -> np.ndarray:
+    """Displacement fields ``(T, 2, H, W)`` (pixels, x then y) as colour frames uint8 ``(T, H, W, 3)``: the hue is
+    the direction, the saturation the length relative to ``scale`` (default: the longest), white is no motion."""
+    from matplotlib.colors import hsv_to_rgb
+
+    f = np.asarray(flow, dtype=np.float64)
+    length = np.hypot(f[:, 0], f[:, 1])
+    scale = scale or max(float(length.max()), 1e-6)
+    hue = (np.arctan2(f[:, 1], f[:, 0]) + np.pi) / (2 * np.pi)
+    hsv = np.stack([hue, np.clip(length / scale, 0, 1), np.ones_like(hue)], axis=-1)
+    return (hsv_to_rgb(hsv) * 255).round().astype(np.uint8)

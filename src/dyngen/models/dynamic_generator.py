@@ -27,10 +27,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from dyngen.config import POSITIVE_INT, DictConfig, Range, option
+from dyngen.config import NONNEGATIVE, POSITIVE, POSITIVE_INT, DictConfig, Range, option
 from dyngen.models.emission import EMISSIONS, Emission, emission_class
 from dyngen.models.frame_generator import NORMS, check_size  # importing it registers the "dcgan" emission
 from dyngen.models.transition import ACTIVATIONS, TRANSITIONS, Transition
+from dyngen.models.warp import WarpEmission  # noqa: F401 - registers the "warp" emission
 
 
 @dataclass
@@ -61,11 +62,17 @@ class ModelConfig(DictConfig):
     )
     max_channels: int = option(512, "generator width cap (paper: 512)", range=POSITIVE_INT, flag="--max-width")
     norm: str = option("batch", "the generator's normalisation: batch, group or none", choices=NORMS)
+    max_displacement: float = option(
+        2.0, "warp: the largest displacement per frame, in pixels", range=POSITIVE, group="warp emission"
+    )
+    residual_penalty: float = option(
+        0.1, "warp: weight of the residual images' squared norm against the reconstruction error",
+        range=NONNEGATIVE, group="warp emission",
+    )  # fmt: skip
 
     def check(self) -> None:
         super().check()
-        if self.emission == "dcgan":
-            check_size(self.height, self.width)
+        check_size(self.height, self.width)  # both emissions are built on the DCGAN stack
 
 
 class DynamicGenerator(nn.Module):
@@ -99,11 +106,17 @@ class DynamicGenerator(nn.Module):
         return self.config.appearance_dim
 
     def render(
-        self, states: torch.Tensor, appearance: torch.Tensor | None = None, previous: torch.Tensor | None = None
+        self,
+        states: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames from states: ``states (B, T, d)``, ``appearance (B, c)`` or None, ``previous (B, 3, H, W)``
-        (the frame before the first state, for emissions that read it) -> ``(B, T, 3, H, W)`` in [-1, 1]."""
-        return self.generator(states, appearance, previous)
+        (the frame before the first state, for emissions that read it), and where the frames are observed
+        ``observed (B, T, 3, H, W)`` with ``visible (B, T, 1, H, W)`` -> ``(B, T, 3, H, W)``."""
+        return self.generator(states, appearance, previous, observed, visible)
 
     def forward(
         self,
@@ -111,6 +124,8 @@ class DynamicGenerator(nn.Module):
         noise: torch.Tensor,
         appearance: torch.Tensor | None = None,
         previous: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Roll the transition from ``s0`` and render every state.
 
@@ -119,9 +134,11 @@ class DynamicGenerator(nn.Module):
             noise: ``(B, T, k)``.
             appearance: ``(B, c)`` or None.
             previous: ``(B, 3, H, W)`` the frame before the first one, or None.
+            observed, visible: the observed frames ``(B, T, 3, H, W)`` and their weights ``(B, T, 1, H, W)``,
+                for emissions that condition on the observed previous frame (``Emission.follow``).
 
         Returns:
             ``frames (B, T, 3, H, W)`` and ``states (B, T, d)``.
         """
         states = self.transition.rollout(s0, noise)
-        return self.render(states, appearance, previous), states
+        return self.render(states, appearance, previous, observed, visible), states

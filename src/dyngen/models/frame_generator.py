@@ -151,6 +151,8 @@ class FrameGenerator(Emission):
         fast_deconv: compute the small-input layers by matrix products (see the module docstring);
             an attribute that may be switched at any time.
         checkpoint: activation checkpointing per block (see the module docstring); an attribute too.
+        out_channels: channels of the output (3: RGB); another emission may decode more maps with this stack.
+        out_tanh: end with tanh (frames in [-1, 1]); without it the output is linear.
     """
 
     def __init__(
@@ -165,6 +167,8 @@ class FrameGenerator(Emission):
         init_std: float = 0.005,
         fast_deconv: bool = True,
         checkpoint: bool = False,
+        out_channels: int = 3,
+        out_tanh: bool = True,
     ) -> None:
         super().__init__()
         self.fast_deconv, self.checkpoint = fast_deconv, checkpoint
@@ -180,11 +184,16 @@ class FrameGenerator(Emission):
 
         if (h, w) == (150, 150):
             specs = [((2, 2), 1, 0)] + [((4, 4), 2, 1)] * 3 + [((5, 5), 3, 1)] * 2 + [((7, 7), 1, 0)]
-            chans = [*wide(4, first=1), min(max_channels, base_channels), min(max_channels, base_channels), 3]
+            chans = [
+                *wide(4, first=1),
+                min(max_channels, base_channels),
+                min(max_channels, base_channels),
+                out_channels,
+            ]
         else:
             (bh, bw), n = layer_plan(h, w)
             specs = [((bh, bw), 1, 0)] + [((4, 4), 2, 1)] * n
-            chans = [*wide(n), 3]
+            chans = [*wide(n), out_channels]
 
         layers: list[nn.Module] = []
         c_in, side = in_dim, (1, 1)
@@ -198,10 +207,11 @@ class FrameGenerator(Emission):
             if i < len(specs) - 1:
                 layers += [_norm(norm, c_out), nn.ReLU()]
             c_in = c_out
-        layers.append(nn.Tanh())
+        layers.append(nn.Tanh() if out_tanh else nn.Identity())
         self.net = nn.Sequential(*layers)
         out = layers[-2]  # the RGB output layer
-        wide_rgb = out.in_channels >= NATIVE_MIN_IN and out.kernel_size == (4, 4) and out.stride == (2, 2)
+        wide_rgb = out.out_channels == 3 and out.in_channels >= NATIVE_MIN_IN and out.kernel_size == (4, 4)
+        wide_rgb = wide_rgb and out.stride == (2, 2)
         self._native_layer = len(layers) - 2 if wide_rgb else None  # its index in self.net, when it skips oneDNN
         starts = [i for i, m in enumerate(layers) if isinstance(m, nn.ConvTranspose2d)]
         self.blocks = list(zip(starts, [*starts[1:], len(layers)]))  # (first, end) layer index of every block
@@ -241,9 +251,14 @@ class FrameGenerator(Emission):
         return y
 
     def forward(
-        self, states: torch.Tensor, appearance: torch.Tensor | None = None, previous: torch.Tensor | None = None
+        self,
+        states: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``states (B, T, d)``, ``appearance (B, c)`` -> ``(B, T, 3, H, W)``; ``previous`` is not read."""
+        """``states (B, T, d)``, ``appearance (B, c)`` -> ``(B, T, 3, H, W)``; the other frames are not read."""
         b, t, _ = states.shape
         z = states
         if self.appearance_dim:

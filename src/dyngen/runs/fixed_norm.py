@@ -64,12 +64,14 @@ def fixed_norm_psnr(trained: Trained, chunk: int = 64) -> float:
     data = trained.run.load_data()  # one read of data.safetensors for the frames and the mask
     frames, missing = data["frames"], data.get("missing")
     sq, count, previous = 0.0, 0.0, None
+    n = states.shape[0]
     for t0 in range(0, states.shape[1], chunk):
         x = to_tensor(frames[:, t0 : t0 + chunk].flatten(0, 1).numpy()).to(states.device)
-        recon = model.render(states[:, t0 : t0 + chunk], a, previous)
-        previous, recon = recon[:, -1], recon.flatten(0, 1)
         obs = observed_weights(None if missing is None else missing[:, t0 : t0 + chunk])
         obs = torch.ones_like(x[:, :1]) if obs is None else obs.flatten(0, 1).to(x.device)
-        sq += float(((x - recon).square() * obs).sum())
+        xs, vs = x.unflatten(0, (n, -1)), obs.unflatten(0, (n, -1))  # (N, T_chunk, ...)
+        recon = model.render(states[:, t0 : t0 + chunk], a, previous, xs, vs)
+        previous = model.generator.follow(recon[:, -1], xs[:, -1], vs[:, -1])
+        sq += float(((x - recon.flatten(0, 1)).square() * obs).sum())
         count += float(obs.sum()) * 3
     return psnr_from_mse(sq / max(count, 1.0))

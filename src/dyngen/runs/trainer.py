@@ -86,6 +86,11 @@ class Trainer:
         n, t = self.shard.total, self.frames.shape[1]
         self.chains = Chains.from_prior(self.model, n, t, generator=torch.Generator().manual_seed(self.tc.seed))
         self.chains = self.chains.select(self.shard.rows).to(self.device)
+        if self.shard.lo == 0:  # the emission's data-dependent start, from the first video (the first process's)
+            self.model.generator.initialise(self.frames[0], None if self.observed is None else self.observed[0])
+        if self.shard.distributed:  # every process takes the first process's weights
+            for p in self.model.generator.parameters():
+                p.data.copy_(self.shard.sum_(p.detach() * float(self.shard.lo == 0)))
 
     def load(self) -> None:
         tensors, meta = self.run.load_checkpoint(self.device)

@@ -7,8 +7,15 @@ nearest training frames), then the transition rolls forward with fresh noise:
 
     s_1 = F(s_0, xi_1);  s_t = F(s_{t-1}, xi_t), xi_t ~ N(0, I) for t >= 2;  x_t = G([a ; s_t])
 
-so the first frame of the animation is the still's reconstruction. The
-model's parameters and buffers are checked to be bit-identical afterwards.
+so the first frame of the animation is the still's reconstruction.
+
+With an emission that follows the previous frame (``--emission warp``) the
+still itself is the first frame, exactly, and the animation moves it:
+``x_1 = still``, ``x_t = G(s_t, a, x_{t-1})``. A model of many videos infers
+the still's appearance and state as above; a texture model (no appearance
+vectors) needs nothing from the still but its pixels, and starts from its
+training video's inferred state. The model's parameters and buffers are
+checked to be bit-identical afterwards.
 """
 
 from __future__ import annotations
@@ -34,9 +41,9 @@ ASPECT_TOLERANCE = 0.02  # relative difference of height/width ratios accepted a
 class Animation:
     """Animated stills: the videos and the stills' inferred latents."""
 
-    videos: torch.Tensor  # (B, T, 3, H, W) in [-1, 1]; frame 0 reconstructs the still
-    latents: Encoded  # appearance (B, c), s0 (B, d), noise (B, 1, k)
-    first_frame_psnr: list[float]  # dB (peak-to-peak 2 on [-1, 1], i.e. 255 on 0..255)
+    videos: torch.Tensor  # (B, T, 3, H, W) in [-1, 1]; frame 0 is the still or its reconstruction
+    latents: Encoded | None  # appearance (B, c), s0 (B, d), noise (B, 1, k); None when nothing was inferred
+    first_frame_psnr: list[float]  # dB (peak-to-peak 2 on [-1, 1], i.e. 255 on 0..255); inf: the still itself
 
 
 def check_aspect(image_size: tuple[int, int], model_size: tuple[int, int], name: str = "the image") -> None:
@@ -83,7 +90,9 @@ def animate(
     Returns:
         The animations, the inferred latents and the first frames' PSNR against the stills.
     """
-    require_appearance(trained, "animating a still")
+    follows = trained.model.generator.uses_previous
+    if not (follows and not trained.model.appearance_dim):
+        require_appearance(trained, "animating a still")
     if frames < 1:
         raise UsageError(f"frames must be >= 1, got {frames}")
     x = as_frames(stills, ndim=4)
@@ -93,13 +102,26 @@ def animate(
         raise UsageError(f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}")
     model = trained.model
     snapshot = state_snapshot(model)
-    latents = encode(trained, x[:, None], config=config, seed=seed)
     device = next(model.parameters()).device
-    g = torch.Generator(device).manual_seed(seed + 1)
     b = x.shape[0]
-    fresh = trained.innovations(noise).sample(b, frames - 1, generator=g, device=device)
-    xi = torch.cat([latents.noise[:, :1], fresh], dim=1)
-    videos = synthesize(model, frames=frames, num=b, s0=latents.s0, appearance=latents.appearance, noise=xi)
+    latents = None
+    if model.appearance_dim:
+        latents = encode(trained, x[:, None], config=config, seed=seed)
+        s0, a = latents.s0, latents.appearance
+    else:  # a texture model: the still moves as the training video's first state would move it
+        s0, a = trained.chains.s0[:1].expand(b, -1), None
+    g = torch.Generator(device).manual_seed(seed + 1)
+    if follows:  # the still is frame 0; the rest follow it
+        still = x.to(device)
+        if latents is not None:
+            s0 = model.transition(latents.s0, latents.noise[:, 0])  # the state of the still's frame
+        fresh = trained.innovations(noise).sample(b, frames - 1, generator=g, device=device)
+        rest = synthesize(model, frames=frames - 1, num=b, s0=s0, appearance=a, noise=fresh, previous=still)
+        videos = torch.cat([still[:, None], rest], dim=1) if frames > 1 else still[:, None]
+    else:
+        fresh = trained.innovations(noise).sample(b, frames - 1, generator=g, device=device)
+        xi = torch.cat([latents.noise[:, :1], fresh], dim=1)
+        videos = synthesize(model, frames=frames, num=b, s0=s0, appearance=a, noise=xi)
     assert_unchanged(model, snapshot)
     psnr = [psnr_from_mse(float((videos[i, 0] - x[i].to(videos)).square().mean())) for i in range(b)]
     return Animation(videos, latents, psnr)

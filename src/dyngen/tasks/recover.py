@@ -43,6 +43,7 @@ from dyngen.baselines.lds import LinearDynamicSystem
 from dyngen.errors import MaskError, UsageError
 from dyngen.io.video import as_frames, to_uint8
 from dyngen.models.dynamic_generator import ModelConfig
+from dyngen.models.emission import emission_class
 from dyngen.runs.lds import default_state_dim
 from dyngen.runs.train import train
 
@@ -93,7 +94,7 @@ def check_mask(video: torch.Tensor, missing: torch.Tensor) -> None:
         log.warning("the mask hides no pixel: the output is the input")
 
 
-def _check_options(method: str, residual: str, hidden_frames: str) -> None:
+def _check_options(method: str, residual: str, hidden_frames: str, model_config: ModelConfig | None) -> None:
     if method not in METHODS:
         raise UsageError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
     if residual not in RESIDUALS:
@@ -107,6 +108,11 @@ def _check_options(method: str, residual: str, hidden_frames: str) -> None:
         raise UsageError(f"unknown hidden-frame states '{hidden_frames}'; allowed: {', '.join(HIDDEN_FRAMES)}")
     if hidden_frames != "chain" and method != "dg":
         raise UsageError(f"hidden-frame states choose what the dynamic generator renders; not for '{method}'")
+    if hidden_frames == "auto" and model_config is not None and emission_class(model_config.emission).uses_previous:
+        raise UsageError(
+            f"--hidden-frames auto scores frames rendered on their own, which the '{model_config.emission}' emission "
+            "cannot do (it follows the previous frame); choose chain, interp or nearest"
+        )
 
 
 def recover(
@@ -144,7 +150,7 @@ def recover(
     Returns:
         The recovered video (observed pixels exactly the input's) and timing.
     """
-    _check_options(method, residual, hidden_frames)
+    _check_options(method, residual, hidden_frames, model_config)
     video = as_frames(video, ndim=4)
     check_mask(video, missing)
     t0 = time.perf_counter()
@@ -178,15 +184,17 @@ def _dg_estimate(video, x, missing, run_dir, model_config, train_config, hidden_
         data_info={"task": "recover"},
     )  # fmt: skip
     info: dict[str, Any] = {}
+    model = trained.model
     with torch.no_grad():
-        states = trained.model.transition.rollout(trained.chains.s0, trained.chains.noise)
+        states = model.transition.rollout(trained.chains.s0, trained.chains.noise)
         whole = missing.flatten(1).all(dim=1)
         if hidden_frames == "auto" and not bool(whole.any()):
             hidden_frames = "chain"  # no frame is wholly hidden: nothing to choose
         if hidden_frames == "auto":
-            hidden_frames, info["hidden_frames_scores"] = choose_hidden_frames(trained.model.render, states[0], x,
-                                                                               missing)  # fmt: skip
-        recon = trained.model.render(hidden_frame_states(states[0], whole, hidden_frames)[None])
+            hidden_frames, info["hidden_frames_scores"] = choose_hidden_frames(model.render, states[0], x, missing)
+        # an emission that reads the previous frame follows the observed one where it is visible
+        seen = (~missing).float()[None, :, None].to(x.device)
+        recon = model.render(hidden_frame_states(states[0], whole, hidden_frames)[None], None, None, x[None], seen)
     if hidden_frames != "chain":
         info["hidden_frames"] = hidden_frames
     info["train_psnr_visible"] = trained.run.read_summary().get("psnr")

@@ -12,6 +12,8 @@ LDS run when one is given, and writes into ``out``::
     spectrum.png       temporal power spectra
     loss.png           the training curve (dynamic-generator runs)
     metrics.json       the metric table (non-finite values as null)
+    intrackability.png, motion_parts.png, flow.gif   for a run of the warping emission: how much of each
+                       frame's change is warped and how much redrawn, part by part (``dyngen.tasks.motion``)
 
 The images are also written beside the page, for use elsewhere. Under the metric table, a verdict line per model
 says on which measures it scores closest to the clip (``dyngen.evaluation.table.verdicts``).
@@ -33,10 +35,11 @@ import torch
 from dyngen.errors import DyngenError, UsageError
 from dyngen.evaluation.metrics import DESCRIPTIONS, motion_energy_curve, temporal_power_spectrum
 from dyngen.evaluation.table import TABLE_KEYS, Table, compare, format_value, json_safe, verdicts
-from dyngen.io.grid import labelled_side_by_side, save_curve, save_frame_grid
+from dyngen.io.grid import flow_to_rgb, labelled_side_by_side, save_curve, save_frame_grid, side_by_side
 from dyngen.io.video import to_uint8, write_video
-from dyngen.runs.checkpoint import load
+from dyngen.runs.checkpoint import Trained, load
 from dyngen.runs.lds import TrainedLDS, load_lds
+from dyngen.tasks.motion import motion_parts
 from dyngen.tasks.synthesize import synthesize_run
 
 log = logging.getLogger(__name__)
@@ -119,6 +122,36 @@ def _verdicts_html(table: Table, models: list[str]) -> str:
                    for m, line in lines.items())  # fmt: skip
 
 
+def _warps(trained) -> bool:
+    return isinstance(trained, Trained) and hasattr(trained.model.generator, "decompose")
+
+
+def _motion_section(trained: Trained, out: Path, length: int, seed: int) -> str:
+    """Figures of the warping emission's parts: intrackability over time, the parts of a few frames, the flow."""
+    recon = motion_parts(trained)
+    synth = motion_parts(trained, frames=length, seed=seed)
+    curves = {name: (list(range(parts.intrackability.shape[1])), parts.intrackability[0].tolist())
+              for name, parts in (("reconstruction of the clip", recon), ("synthesis", synth))}  # fmt: skip
+    plot = save_curve(out / "intrackability.png", curves, xlabel="frame t", ylabel="residual's share of the change",
+                      title="intrackability: 0 = all warped (trackable), 1 = all redrawn")  # fmt: skip
+    r = recon
+    flow = flow_to_rgb(r.displacement[0].cpu().numpy())
+    rows = [to_uint8(r.previous[0]), to_uint8(r.warped[0]), to_uint8((4 * r.residual[0]).clamp(-1, 1)), flow,
+            to_uint8(r.frames[0].clamp(-1, 1))]  # fmt: skip
+    grid = save_frame_grid(out / "motion_parts.png", rows, labels=["previous p", "warped W(p, d)", "residual r (x4)",
+                           "displacement d", "frame x"], title="the reconstruction's frames, part by part")  # fmt: skip
+    gif = write_video(out / "flow.gif", side_by_side([to_uint8(synth.frames[0]), flow_to_rgb(
+        synth.displacement[0].cpu().numpy())]), fps=25)  # fmt: skip
+    return (
+        f"<p>Mean intrackability: {recon.mean_intrackability:.3f} over the clip's reconstruction, "
+        f"{synth.mean_intrackability:.3f} over the synthesis (the residual's share of each frame's change; "
+        "dyngen.tasks.motion). Displacement colours: hue = direction, saturation = length (white: still).</p>"
+        + _img(plot, "intrackability")
+        + _img(grid, "parts")
+        + _img(gif, "synthesis and its displacement")
+    )
+
+
 def build_report(
     run: str | Path,
     out: str | Path,
@@ -189,6 +222,7 @@ def build_report(
     spectrum = save_curve(out / "spectrum.png", spectra, xlabel="frequency (cycles per frame)",
                           ylabel="share of temporal power", title="temporal power spectrum", logy=True)  # fmt: skip
     loss = None if isinstance(runs[0], TrainedLDS) else runs[0].run.plot_curve(out / "loss.png")
+    motion_html = _motion_section(runs[0], out, length, seed) if _warps(runs[0]) else None
 
     about = "".join(f"<li><b>{html.escape(_label(t))}</b> <code>{html.escape(str(t.run.path))}</code>: "
                     f"{html.escape('; '.join(_describe(t)))}</li>" for t in runs)  # fmt: skip
@@ -209,6 +243,8 @@ def build_report(
         ("Motion over time", _img(motion, "motion energy") + _img(spectrum, "temporal spectra")),
         ("Training", _img(loss, "training curve") if loss else "<p>No training curve (closed-form fit).</p>"),
     ]  # fmt: skip
+    if motion_html:
+        sections.insert(4, ("Trackable and intrackable change", motion_html))
     index = out / "index.html"
     index.write_text(_page(f"dyngen report: {Path(run).name}", sections))
     return Report(index, table, videos)

@@ -1,0 +1,162 @@
+"""The warping emission: known answers for the warp, and the guarantees of training, recovery and animation."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dyngen.algorithms.abptt import TrainConfig
+from dyngen.cli import main
+from dyngen.io.video import to_tensor, to_uint8, write_video
+from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
+from dyngen.models.warp import identity_grid, warp
+from dyngen.runs.checkpoint import load
+from dyngen.runs.directory import Run
+from dyngen.runs.train import resume, train
+from dyngen.tasks.animate import animate
+from dyngen.tasks.motion import motion_parts
+from dyngen.tasks.recover import recover
+from dyngen.tasks.synthesize import synthesize_run
+
+
+def configs(**model):
+    mc = ModelConfig(**{"height": 16, "width": 16, "state_dim": 4, "noise_dim": 3, "base_channels": 8,
+                        "max_channels": 16, "transition_hidden": 8, "transition_activation": "leaky_relu",
+                        "emission": "warp", **model})  # fmt: skip
+    tc = TrainConfig(epochs=4, window=6, langevin_steps=2, learn_steps=2, checkpoint_every=2, preview_every=0)
+    return mc, tc
+
+
+def translating(frames: int = 12, size: int = 16) -> np.ndarray:
+    """A pattern moving one pixel to the right per frame: uint8 ``(T, H, W, 3)``."""
+    x = torch.arange(size).float()
+    out = []
+    for t in range(frames):
+        img = 0.6 * torch.sin((x[None, :] - t) * 2 * math.pi / 8) * torch.cos(x[:, None] * 2 * math.pi / 16)
+        out.append(img.expand(3, size, size) * torch.tensor([1.0, 0.7, 0.4])[:, None, None])
+    return to_uint8(torch.stack(out))
+
+
+def test_zero_displacement_is_the_identity():
+    image = torch.rand(2, 3, 9, 7)
+    assert torch.allclose(warp(image, torch.zeros(2, 2, 9, 7), identity_grid(9, 7)), image, atol=1e-6)
+
+
+def test_a_one_pixel_displacement_shifts_by_one_pixel_away_from_the_border():
+    image = torch.rand(1, 3, 8, 10)
+    grid = identity_grid(8, 10)
+    right = torch.zeros(1, 2, 8, 10)
+    right[:, 0] = 1.0  # sample at u + (1, 0): the frame moves one pixel left
+    out = warp(image, right, grid)
+    assert torch.allclose(out[..., :-1], image[..., 1:], atol=1e-5)
+    assert torch.allclose(out[..., -1], image[..., -1], atol=1e-5)  # the border repeats
+    down = torch.zeros(1, 2, 8, 10)
+    down[:, 1] = -1.0
+    assert torch.allclose(warp(image, down, grid)[..., 1:, :], image[..., :-1, :], atol=1e-5)
+
+
+def test_gradients_through_the_warp_match_finite_differences():
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 2, 5, 6, dtype=torch.double, generator=g).requires_grad_(True)
+    flow = (0.3 + 0.4 * torch.rand(1, 2, 5, 6, dtype=torch.double, generator=g)).requires_grad_(True)
+    grid = identity_grid(5, 6).double()
+    assert torch.autograd.gradcheck(lambda i, f: warp(i, f, grid), (image, flow), eps=1e-6, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_translating_pattern_is_reproduced_better_than_by_the_dcgan_emission(tmp_path):
+    clip = translating()
+    psnr = {}
+    for emission in ("warp", "dcgan"):
+        mc, _ = configs(emission=emission, residual_penalty=0.0)
+        tc = TrainConfig(epochs=40, window=12, langevin_steps=2, learn_steps=4, lr=0.01, sigma=0.1,
+                         checkpoint_every=40, preview_every=0)  # fmt: skip
+        run = train(tmp_path / emission, clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+        psnr[emission] = run.summary["psnr"]
+    assert psnr["warp"] > 40 and psnr["warp"] > psnr["dcgan"] + 4, psnr
+
+
+def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path):
+    clip = translating()
+    missing = torch.zeros(12, 16, 16, dtype=torch.bool)
+    missing[:, 3:9, 5:11] = True
+    missing[4] = True  # and a whole frame
+    other = clip.copy()
+    other[missing.numpy()] = 255 - other[missing.numpy()]  # the hidden pixels changed
+    mc, tc = configs()
+    a = recover(clip, missing, run_dir=tmp_path / "a", model_config=mc, train_config=tc, device="cpu")
+    b = recover(other, missing, run_dir=tmp_path / "b", model_config=mc, train_config=tc, device="cpu")
+    assert torch.equal(a.recovered[:, :, 0, 0], b.recovered[:, :, 0, 0])
+    assert torch.equal(a.recovered.permute(0, 2, 3, 1)[missing], b.recovered.permute(0, 2, 3, 1)[missing])
+    ta, tb = (Run(r.run).load_checkpoint()[0] for r in (a, b))
+    assert all(torch.equal(ta[k], tb[k]) for k in ta if k.startswith(("model.", "latents.")))
+    seen = ~missing.numpy()
+    assert np.array_equal(to_uint8(a.recovered)[seen], clip[seen])
+
+
+def test_resume_of_a_warp_run_is_bit_identical(tmp_path, clip):
+    mc, tc = configs()
+    whole = train(tmp_path / "a", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    short = TrainConfig(**{**tc.to_dict(), "epochs": 2})
+    train(tmp_path / "b", clip[None], names=["c"], model_config=mc, train_config=short, device="cpu")
+    resumed = resume(tmp_path / "b", epochs=4, device="cpu")
+    for k, v in whole.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert torch.equal(whole.chains.noise, resumed.chains.noise)
+
+
+def test_the_first_image_starts_from_the_data(clip):
+    model = DynamicGenerator(configs()[0])
+    frames = to_tensor(clip)
+    seen = torch.ones(12, 1, 16, 16)
+    seen[0, :, :4, :4] = 0  # hidden in frame 0, seen in frame 1
+    model.generator.initialise(frames, seen)
+    assert torch.equal(model.generator.first_image[0, :, 4:, 4:], frames[0, :, 4:, 4:])
+    assert torch.equal(model.generator.first_image[0, :, :4, :4], frames[1, :, :4, :4])
+
+
+@pytest.mark.parametrize("appearance_dim", [0, 2])
+def test_animate_starts_from_the_still_itself(tmp_path, clip, appearance_dim):
+    mc, tc = configs(appearance_dim=appearance_dim)
+    clips = np.stack([clip, clip[::-1].copy()])[: 1 + bool(appearance_dim)]
+    run = train(tmp_path / "run", clips, names=["a", "b"][: len(clips)], model_config=mc, train_config=tc,
+                device="cpu")  # fmt: skip
+    still = translating()[5]
+    from dyngen.algorithms.inference import EncodeConfig
+
+    result = animate(run, still, frames=20, config=EncodeConfig(steps=4, restarts=1))
+    assert torch.equal(result.videos[0, 0], to_tensor(still[None])[0])  # frame 0 is the still, exactly
+    assert np.array_equal(to_uint8(result.videos[0, 0]), still) and result.first_frame_psnr[0] == math.inf
+    assert not torch.equal(result.videos[0, 1], result.videos[0, 0])  # and it moves on
+    assert (result.latents is None) == (appearance_dim == 0)
+
+
+def test_motion_parts_decompose_what_synthesis_renders(tmp_path, clip):
+    mc, tc = configs()
+    run = train(tmp_path / "run", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
+    parts = motion_parts(run, frames=30, seed=3)
+    videos = synthesize_run(run, frames=30, seed=3)
+    assert torch.allclose(parts.frames, videos, atol=1e-6)
+    i = parts.intrackability[0]
+    assert torch.isnan(i[0]) and bool(((i[1:] >= 0) & (i[1:] <= 1)).all())
+    x = parts.warped + parts.residual
+    assert torch.allclose(x[:, 1:].clamp(-1, 1), parts.frames[:, 1:], atol=1e-6)  # frame = warped + residual
+    recon = motion_parts(run)
+    assert recon.frames.shape == (1, 12, 3, 16, 16) and 0 <= recon.mean_intrackability <= 1
+
+
+def test_cli_trains_synthesizes_with_flow_and_reports(tmp_path, clip):
+    video = write_video(tmp_path / "c.npy", clip)
+    tiny = ["--size", "16", "--frames", "12", "--state-dim", "4", "--noise-dim", "3", "--width", "8", "--max-width",
+            "16", "--window", "6", "--langevin-steps", "1", "--learn-steps", "1", "--quiet"]  # fmt: skip
+    run = tmp_path / "run"
+    assert main(["train", str(video), "--out", str(run), "--emission", "warp", "--epochs", "2", *tiny]) == 0
+    assert load(run).config["model"]["emission"] == "warp"
+    flow = tmp_path / "flow.npy"
+    assert main(["synthesize", str(run), "--frames", "9", "--out", str(tmp_path / "s.npy"), "--flow", str(flow),
+                 "--quiet"]) == 0  # fmt: skip
+    assert np.load(flow).shape == (9, 16, 16, 3)
+    assert main(["report", str(run), "--out", str(tmp_path / "report"), "--frames", "24", "--quiet"]) == 0
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Trackable and intrackable change" in page and (tmp_path / "report" / "intrackability.png").is_file()
