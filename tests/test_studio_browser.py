@@ -137,6 +137,7 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
     page.check("#synthesize-form [name=loop]")
     page.click("#synthesize-form button[type=submit]")
     assert wait_job(port, 3)["state"] == "done"
+    page.wait_for_selector(".results[data-kinds=synthesize] .state.done")
     loaded(page, ".results[data-kinds=synthesize] img")
     assert "seam" in page.inner_text(".results[data-kinds=synthesize] .info")
     with page.expect_download() as download:
@@ -169,6 +170,7 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
     assert (mask[2:10] == mask[2]).all() and mask[2, 8, 3:13].all() and not mask[2, :4].any()  # a horizontal stroke
     for name in ("compare.gif", "compare.mp4", "result.gif", "result.mp4"):
         assert (folder / name).stat().st_size > 0
+    page.wait_for_selector(".results[data-kinds=recover] .state.done")
     loaded(page, ".results[data-kinds=recover] img")
     shot(page, tmp_path, "4-recover")
 
@@ -183,6 +185,7 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
     page.fill("#animate-form [name=frames]", "12")
     page.click("#animate-form button[type=submit]")
     assert wait_job(port, 6)["state"] == "done"
+    page.wait_for_selector(".results[data-kinds=animate] .state.done")
     loaded(page, ".results[data-kinds=animate] img")
     shot(page, tmp_path, "5-animate")
     open_page(page, port, "interpolate")
@@ -191,6 +194,7 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
     assert page.input_value("#interpolate-form [name=start]") != page.input_value("#interpolate-form [name=end]")
     page.click("#interpolate-form button[type=submit]")
     assert wait_job(port, 7)["state"] == "done"
+    page.wait_for_selector(".results[data-kinds=interpolate] .state.done")
     loaded(page, ".results[data-kinds=interpolate] img")
     shot(page, tmp_path, "6-interpolate")
 

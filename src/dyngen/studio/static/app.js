@@ -223,7 +223,7 @@ function renderLive(box) {
   $(".bar", box).replaceWith(bar(job));
   drawCurve(canvas, job.records);
   const controls = [stopButton(job)];
-  if (["stopped", "failed", "done"].includes(job.state) && job.kind !== "recover") {
+  if (["stopped", "failed"].includes(job.state) && job.kind !== "recover") {
     controls.push(el("button", {class: "secondary resume", onclick: () => api("/api/jobs",
       {kind: "resume", params: {run: job.run}}).then(refresh)}, "Resume"));
   }
