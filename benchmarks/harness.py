@@ -52,9 +52,10 @@ def budget(minutes: float | None, stop: threading.Event, *, label: str = "", log
 
 
 def _differences(held: dict, wanted: dict) -> list[str]:
-    """The model and training settings (but the epochs) where a run's config differs from the one wanted."""
-    return [f"{g}.{k}={held[g].get(k)} (wanted {v})" for g in ("model", "train") for k, v in wanted[g].items()
-            if k != "epochs" and held[g].get(k) != v]  # fmt: skip
+    """The model and training settings (but the epochs and the log format) where a run's config differs from the
+    one wanted."""
+    return [f"{g}.{k}={held[g].get(k)} (wanted {v})" for g in ("model", "train")
+            for k, v in wanted[g].items() if k not in ("epochs", "log") and held[g].get(k) != v]  # fmt: skip
 
 
 def train_or_reuse(

@@ -2,8 +2,8 @@
 
 Each command line follows the parser's own grammar (every command, its positionals and options,
 so new commands are fuzzed too), with awkward values and paths and now and then a stray word.
-Training is replaced by a stub that stops with exit code 0 once the arguments got that far, so
-an example never trains for minutes.
+Training (and the studio's serving) is replaced by a stub that stops with exit code 0 once the
+arguments got that far, so an example never trains for minutes nor serves for ever.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import sys
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,7 @@ def test_random_command_lines_exit_0_1_or_2_without_a_traceback(paths, monkeypat
         raise Reached("training would start here")
 
     monkeypatch.setattr(train_mod.Trainer, "fit", reached)
+    monkeypatch.setattr(ThreadingHTTPServer, "serve_forever", reached)  # dyngen studio: up, and not serving
     monkeypatch.chdir(Path(paths[0]).parent / "cwd")  # relative outputs ("0", "dyngen-demo") land there
     value = st.one_of(st.sampled_from(VALUES), st.sampled_from(paths))
     command = data.draw(st.sampled_from(sorted(GRAMMAR)))

@@ -182,3 +182,26 @@ def test_bad_inputs_raise():
         motion_energy(torch.zeros(1, 3, 8, 8))
     with pytest.raises(DyngenError, match="smaller than"):
         appearance_distance(torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4))
+
+
+def test_verdicts_name_who_scores_closest_to_the_clip_on_each_measure():
+    from dyngen.evaluation.table import verdicts
+
+    keys = ("appearance_distance", "dynamics_distance", "temporal_spectrum_distance", "copying")
+    clip = {**dict.fromkeys(keys, 1.0), "motion_ratio": 1.3, "motion_drift": 0.8}
+    table = {
+        "dg": {"appearance_distance": 1.1, "dynamics_distance": 2.0, "temporal_spectrum_distance": 1.5,
+               "copying": 0.2, "motion_ratio": 1.05, "motion_drift": 1.3},
+        "lds": {"appearance_distance": 3.0, "dynamics_distance": 9.0, "temporal_spectrum_distance": 1.2,
+                "copying": 0.9, "motion_ratio": 1.25, "motion_drift": 0.95},
+        "observed vs itself": clip,
+        "static": {"appearance_distance": 1.05, "dynamics_distance": 20.0, "temporal_spectrum_distance": 5.0,
+                   "copying": 0.0, "motion_ratio": 0.0, "motion_drift": math.nan},
+    }  # fmt: skip
+    lines = verdicts(table, ["dg", "lds"])
+    # the motion ratio and drift aim at 1, not at the clip's halves; copying at the clip's own, not at 0
+    assert (
+        lines["dg"] == "dg: closest to the clip on dynamics, motion (2 of 6); lds closer on drift, spectrum, "
+        "copying; a frozen first frame closer on appearance"
+    )
+    assert lines["lds"].startswith("lds: closest to the clip on drift, spectrum, copying (3 of 6); dg closer on")

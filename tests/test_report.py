@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from conftest import tiny_configs
+from PIL import Image
 
 from dyngen.cli import main
 from dyngen.errors import DyngenError, UsageError
@@ -32,12 +35,21 @@ def _references(index) -> list[str]:
 def test_report_of_a_run_with_an_lds_beside_it(tmp_path, runs, clip):
     dg, lds = runs
     report = build_report(dg, tmp_path / "rep", lds=lds, seed=0)
-    page = report.index.read_text()
-    refs = _references(report.index)
-    assert {"frames.png", "frames_end.png", "motion.png", "spectrum.png", "loss.png", "side_by_side.gif"} <= set(refs)
-    for ref in refs:
-        assert "/" not in ref and (report.index.parent / ref).is_file(), ref  # relative, and exists
+    moved = tmp_path / "elsewhere" / "report.html"  # handed on alone: it needs no file beside it
+    moved.parent.mkdir()
+    shutil.copy(report.index, moved)
+    page = moved.read_text()
+    refs = _references(moved)
+    assert len(refs) == 6 and all(r.startswith(("data:image/png;base64,", "data:image/webp;base64,")) for r in refs)
+    titles = re.findall(r'title="([^"]+)"', page)
+    assert titles == ["side_by_side.webp", "frames.png", "frames_end.png", "motion.png", "spectrum.png", "loss.png"]
+    for ref, name in zip(refs, titles):
+        assert base64.b64decode(ref.split(",", 1)[1]) == (report.index.parent / name).read_bytes()
     assert "http" not in page and "<script" not in page  # nothing fetched, nothing run
+    with Image.open(report.index.parent / "side_by_side.webp") as im:  # large, labelled, animated
+        assert im.n_frames == 48 and im.size[1] > 256 and im.info.get("loop") == 0
+    verdict = re.findall(r'<p class="verdict"><b>(\w+)</b> closest to the clip on ([^<]+)</p>', page)
+    assert [m for m, _ in verdict] == ["dg", "lds"] and all("of 6)" in v for _, v in verdict)
     assert list(report.table) == ["dg", "lds", "observed vs itself", "static"]
     assert {k: v.shape for k, v in report.videos.items()} == {"dg": (48, 16, 16, 3), "lds": (48, 16, 16, 3)}
     metrics = json.loads((tmp_path / "rep" / "metrics.json").read_text())
@@ -57,9 +69,8 @@ def test_cli_report_of_an_lds_run_against_another_video(tmp_path, runs, clip, ca
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     index = tmp_path / "rep" / "index.html"
     assert s["report"] == str(index) and set(s["metrics"]) == {"lds", "observed vs itself", "static"}
-    assert "closed-form" in index.read_text() and "loss.png" not in _references(index)
-    for ref in _references(index):
-        assert (index.parent / ref).is_file(), ref
+    assert "closed-form" in index.read_text() and 'title="loss.png"' not in index.read_text()
+    assert all(ref.startswith("data:image/") for ref in _references(index))  # embedded, nothing beside it
 
 
 def test_refuses_a_foreign_folder_and_mismatched_sizes(tmp_path, runs, clip):

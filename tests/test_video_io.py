@@ -137,3 +137,19 @@ def test_folder_of_videos_is_sorted(tmp_path):
     assert [p.name for p in gather_videos([tmp_path])] == ["a.npy", "b.npy", "c.npy"]
     frames, names = load_videos([tmp_path], size=16, frames=3)
     assert frames.shape == (3, 3, 16, 16, 3) and names == ["a", "b", "c"]
+
+
+def test_webp_and_gif_are_written_animated_and_looping(tmp_path):
+    from PIL import Image
+
+    from dyngen.io.grid import labelled_side_by_side
+    from dyngen.io.procedural import ripples
+
+    clip = ripples(6, 16, seed=0)
+    for ext in (".gif", ".webp"):
+        with Image.open(write_video(tmp_path / f"v{ext}", clip)) as im:
+            assert im.n_frames == 6 and im.size == (16, 16) and im.info.get("loop") == 0
+    shown = labelled_side_by_side([clip, clip[:3]], ["observed", "dg"], height=64)
+    assert shown.shape[0] == 6 and shown.shape[2] == 2 * 64 + 6 and shown.shape[1] > 64  # a strip above
+    assert (shown[:, : shown.shape[1] - 64] > 200).mean() > 0.8  # the strip is white, but for the names
+    assert (shown[:, : shown.shape[1] - 64] < 100).any()

@@ -87,15 +87,17 @@ def synthesize(
     video: str | int = 0,
     noise: str = "posterior",
     noise_scale: float = 1.0,
+    loop: bool = False,
     device: str = "auto",
 ) -> torch.Tensor:
     """New videos from a run (dynamic generator or LDS), of any length: ``(num, frames, 3, H, W)`` in [-1, 1].
 
     ``start``: ``inferred`` (the training video's s_0) or ``random``; ``video``: which training video (name or
-    index); ``noise``: ``posterior`` (fitted to the inferred innovations) or ``prior`` (the paper's N(0, I)).
+    index); ``noise``: ``posterior`` (fitted to the inferred innovations) or ``prior`` (the paper's N(0, I));
+    ``loop``: seamless loops, the last frame flowing into the first (``dyngen.algorithms.loop``).
     """
     return synthesize_run(_run(run, device), frames=frames, num=num, seed=seed, start=start, video=video,
-                          noise=noise, noise_scale=noise_scale)  # fmt: skip
+                          noise=noise, noise_scale=noise_scale, loop=loop)  # fmt: skip
 
 
 def recover(

@@ -54,3 +54,23 @@ class Interrupted(DyngenError):
     def __init__(self, message: str, signum: int = 2) -> None:
         super().__init__(message)
         self.exit_code = 128 + int(signum)
+
+
+def one_line(text: str, limit: int = 1000) -> str:
+    """A message on one line (FFmpeg and PyTorch messages can span several), at most ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def unexpected_message(
+    e: BaseException,
+    *,
+    traceback_hint: str,
+    memory_hint: str = "try a smaller --size, fewer --frames or a shorter --window",
+) -> str:
+    """The one line for an exception that is not a ``DyngenError``: out of memory (with what to shrink), or a bug
+    to report."""
+    if isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
+        return f"out of memory; {memory_hint}"
+    return (f"unexpected {type(e).__name__}: {one_line(str(e))}; this is a bug in dyngen, please report it "
+            f"({traceback_hint})")  # fmt: skip

@@ -27,6 +27,7 @@ from dyngen.errors import UsageError
 from dyngen.evaluation.fidelity import psnr_from_mse
 from dyngen.models.dynamic_generator import DynamicGenerator
 
+LOGS = ("jsonl", "tensorboard")  # metrics.jsonl is always written; tensorboard adds event files beside it
 Carry = tuple[torch.Tensor | None, torch.Tensor | None]  # (s_{t0-1}, x_{t0-1}) handed from a window to the next
 
 
@@ -59,6 +60,8 @@ class TrainConfig(DictConfig):
     seed: int = option(0, "seed of the initial weights, latents and every draw", range=SEED, cli=False)
     checkpoint_every: int = option(25, "epochs between checkpoints", range=POSITIVE_INT)
     preview_every: int = option(100, "epochs between preview grids (0 = none)", range=NONNEGATIVE_INT)
+    log: str = option("jsonl", "training logs: jsonl (metrics.jsonl) or tensorboard (also TensorBoard event files "
+                      "in RUN/tensorboard, with the previews)", choices=LOGS)  # fmt: skip
     # speed switches (dyngen.algorithms.execution, docs/performance.md); they change how, not what, is computed
     fast_deconv: bool = option(True, "the generator's small-input layers as matrix products", cli=False)
     precision: str = option("tf32", "tf32, fp32 or bf16 (docs/performance.md)", choices=PRECISIONS, group="speed")

@@ -39,6 +39,33 @@ def render_chunked(
     return out
 
 
+def standard_normal(generator: torch.Generator | None, *shape: int, device: torch.device) -> torch.Tensor:
+    """N(0, I) draws from ``generator`` on its own device, moved to ``device`` (the same seed, the same draws)."""
+    return torch.randn(*shape, generator=generator, device=generator.device if generator else "cpu").to(device)
+
+
+def initial_latents(
+    model: DynamicGenerator,
+    num: int,
+    *,
+    s0: torch.Tensor | None,
+    appearance: torch.Tensor | None,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``s0 (num, d)`` and ``a (num, c)`` (None without appearance): the given ones expanded, or N(0, I) draws."""
+    device = next(model.parameters()).device
+    cfg = model.config
+    s0 = standard_normal(generator, num, cfg.state_dim, device=device) if s0 is None else s0.to(device).expand(num, -1)
+    a = None
+    if cfg.appearance_dim:
+        a = (
+            standard_normal(generator, num, cfg.appearance_dim, device=device)
+            if appearance is None
+            else appearance.to(device).expand(num, -1)
+        )
+    return s0, a
+
+
 @torch.no_grad()
 def synthesize(
     model: DynamicGenerator,
@@ -74,14 +101,7 @@ def synthesize(
     device = next(model.parameters()).device
     cfg = model.config
     check_synthesis_memory(num, frames, (3, cfg.height, cfg.width))
-
-    def randn(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator, device=generator.device if generator else "cpu").to(device)
-
-    s0 = randn(num, cfg.state_dim) if s0 is None else s0.to(device).expand(num, -1)
-    a = None
-    if cfg.appearance_dim:
-        a = randn(num, cfg.appearance_dim) if appearance is None else appearance.to(device).expand(num, -1)
+    s0, a = initial_latents(model, num, s0=s0, appearance=appearance, generator=generator)
     if noise is None:
         innovations = innovations or Innovations.prior(cfg.noise_dim)
         xi = innovations.sample(num, frames, generator=generator, scale=noise_scale, device=device)

@@ -20,7 +20,8 @@ from typing import Any, NoReturn
 
 from dyngen import __version__
 from dyngen.cli.options import SEEDS, number
-from dyngen.errors import DyngenError, Interrupted
+from dyngen.errors import DyngenError, Interrupted, unexpected_message
+from dyngen.errors import one_line as _one_line
 
 MEMORY_HINT = "try a smaller --size, fewer --frames or a shorter --window"
 
@@ -111,7 +112,19 @@ def emit(
 
 
 def _parser() -> argparse.ArgumentParser:
-    from dyngen.cli import animate, demo, encode, evaluate, interpolate, presets, recover, report, synthesize, train
+    from dyngen.cli import (
+        animate,
+        demo,
+        encode,
+        evaluate,
+        interpolate,
+        presets,
+        recover,
+        report,
+        studio,
+        synthesize,
+        train,
+    )  # fmt: skip
 
     parser = _Parser(
         prog="dyngen",
@@ -120,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dyngen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate, presets):
+    for module in (train, synthesize, demo, recover, evaluate, report, encode, interpolate, animate, presets, studio):
         module.register(sub)
     return parser
 
@@ -155,21 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if debug:
             raise
-        if isinstance(e, MemoryError) or "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
-            print(f"error: out of memory; {getattr(args, 'memory_hint', MEMORY_HINT)}", file=sys.stderr)
-        else:
-            print(
-                f"error: unexpected {type(e).__name__}: {_one_line(str(e))}; this is a bug in dyngen, "
-                "please report it (--debug shows the traceback)",
-                file=sys.stderr,
-            )
+        hint = getattr(args, "memory_hint", MEMORY_HINT)
+        print(
+            f"error: {unexpected_message(e, traceback_hint='--debug shows the traceback', memory_hint=hint)}",
+            file=sys.stderr,
+        )
         return 1
-
-
-def _one_line(text: str, limit: int = 1000) -> str:
-    """A message on one line (FFmpeg and PyTorch messages can span several), at most ``limit`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 if __name__ == "__main__":

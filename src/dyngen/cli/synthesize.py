@@ -50,13 +50,15 @@ def command(args: argparse.Namespace) -> int:
 
         require_warping(trained)
     if appearance.wanted(args):  # --appearance, --motion-from, --grid, --grid-video
+        if args.loop:
+            raise UsageError("--loop makes plain syntheses; drop --appearance, --motion-from, --grid and --grid-video")
         emit(args, *appearance.run(args, trained))
         return 0
     if args.out is None:
         raise UsageError("--out is required (--grid and --grid-video alone need a run with appearance vectors)")
     videos = synthesize_run(
         trained, frames=args.frames, num=args.num, seed=args.seed, start=args.start or "inferred", video=args.video,
-        noise_scale=args.noise_scale, noise=args.noise,
+        noise_scale=args.noise_scale, noise=args.noise, loop=args.loop,
     )  # fmt: skip
     frames = to_uint8(videos)
     if args.compare:  # read (and check) the training video before anything is written
@@ -106,6 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-scale", type=number(float, NOISE_SCALE), default=1.0,
                    help="scale of the fresh noise xi around its mean (1 = the distribution itself)")  # fmt: skip
     add_noise_option(p)
+    p.add_argument("--loop", action="store_true", help="seamless loops: the last frame flows into the first "
+                   "(the chain is bridged back to its start; docs/loops.md)")  # fmt: skip
     p.add_argument("--fps", type=number(float, FRAME_RATE), default=25.0, help="frame rate of the written video")
     p.add_argument(
         "--compare", default=None, type=path, help="also write observed | samples side by side here (+ a .png grid)"

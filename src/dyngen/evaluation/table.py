@@ -81,3 +81,48 @@ def json_safe(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
     return obj
+
+
+VERDICT_KEYS = {  # the measures of the verdict, and their names in it
+    "appearance_distance": "appearance",
+    "dynamics_distance": "dynamics",
+    "motion_ratio": "motion",
+    "motion_drift": "drift",
+    "temporal_spectrum_distance": "spectrum",
+    "copying": "copying",
+}
+
+
+IDEAL = {"motion_ratio": 1.0, "motion_drift": 1.0}  # measures whose best value is known, not the clip's
+
+
+def verdicts(table: Table, models: Sequence[str], *, clip: str = "observed vs itself", frozen: str = "static") -> dict:
+    """One line per model: on which measures it scores closest to the clip, and who is closer on the others.
+
+    "Closest to the clip" is nearest to what the clip scores against itself (``clip``, its first half against its
+    second): a distance near its floor, copying near the clip's own (not near 0, which is a replay); the motion
+    ratio and the drift are nearest to 1 (the clip's motion; stationary), their values by definition. The frozen
+    video (``frozen``) competes too: a model that a repeated first frame beats on a measure is told so.
+
+    Returns:
+        ``{model: line}``.
+    """
+    rivals = [*models, frozen] if frozen in table else list(models)
+    best: dict[str, str] = {}
+    for key in VERDICT_KEYS:
+        target = IDEAL.get(key, table[clip].get(key, math.nan))
+        gaps = {m: abs(table[m].get(key, math.nan) - target) for m in rivals}
+        finite = {m: g for m, g in gaps.items() if math.isfinite(g)}
+        if finite:
+            best[key] = min(finite, key=finite.get)
+    lines = {}
+    for m in models:
+        wins = [VERDICT_KEYS[k] for k, w in best.items() if w == m]
+        text = f"{m}: closest to the clip on {', '.join(wins) or 'no measure'} ({len(wins)} of {len(best)})"
+        for other in (r for r in rivals if r != m):
+            theirs = [VERDICT_KEYS[k] for k, w in best.items() if w == other]
+            if theirs:
+                name = "a frozen first frame" if other == frozen else other
+                text += f"; {name} closer on {', '.join(theirs)}"
+        lines[m] = text
+    return lines

@@ -43,6 +43,31 @@ def side_by_side(videos: Sequence[np.ndarray], *, pad: int = 2, length: int | No
     return np.concatenate(cols, axis=2)
 
 
+def labelled_side_by_side(
+    videos: Sequence[np.ndarray], labels: Sequence[str], *, height: int = 256, pad: int = 6, length: int | None = None
+) -> np.ndarray:
+    """Videos left to right, each enlarged (nearest, by a whole factor) to about ``height`` pixels and named
+    above in a white strip: uint8 ``(T, H', W', 3)`` to watch (``side_by_side``'s looping and length rule)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if len(labels) != len(videos):
+        raise DyngenError(f"{len(labels)} labels for {len(videos)} videos")
+    h = videos[0].shape[1]
+    scale = max(1, round(height / h))
+    big = [np.asarray(_fit_height(np.asarray(v), h)).repeat(scale, axis=1).repeat(scale, axis=2) for v in videos]
+    font = ImageFont.load_default(size=max(12, min(24, h * scale // 12)))
+    strip_h = int(font.size * 1.8)
+    body = side_by_side(big, pad=pad, length=length)
+    strip = Image.new("RGB", (body.shape[2], strip_h), "white")
+    draw, x = ImageDraw.Draw(strip), 0
+    for v, label in zip(big, labels):
+        width = draw.textlength(label, font=font)
+        draw.text((x + max(0, (v.shape[2] - width) / 2), strip_h * 0.2), label, fill=(20, 20, 20), font=font)
+        x += v.shape[2] + pad
+    return np.concatenate([np.broadcast_to(np.asarray(strip), (body.shape[0], *np.asarray(strip).shape)), body],
+                          axis=1)  # fmt: skip
+
+
 def stack_rows(videos: Sequence[np.ndarray], *, pad: int = 2, length: int | None = None) -> np.ndarray:
     """Place videos top to bottom in one video ``(T, H_total, W, 3)`` (shorter ones looped)."""
     t = length or max(v.shape[0] for v in videos)

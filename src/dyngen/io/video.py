@@ -44,7 +44,7 @@ from dyngen.io.atomic import atomic_path, check_writable, make_folder
 from dyngen.io.decode import IMAGE_EXTS, decode_video, read_folder, read_image, read_npy, too_few
 
 log = logging.getLogger(__name__)
-VIDEO_WRITE_EXTS = (".mp4", ".gif", ".npy")
+VIDEO_WRITE_EXTS = (".mp4", ".gif", ".webp", ".npy")
 SCALE_FILTERS = ("nearest", "bicubic")  # how --scale enlarges the frames of .mp4, .gif and PNG outputs
 
 Size = int | tuple[int, int] | None
@@ -287,8 +287,9 @@ def write_video(
     """Write uint8 ``(T, H, W, 3)`` frames (or a float tensor ``(T, 3, H, W)``) to ``path``.
 
     The format follows the extension: ``.mp4`` (H.264, yuv420p; odd sizes are
-    padded by one pixel), ``.gif`` (adaptive palette), ``.npy`` (exact), or a
-    folder of PNGs (exact) for a path without an extension. Files are written
+    padded by one pixel), ``.gif`` (adaptive palette), ``.webp`` (animated,
+    lossy, a tenth of a GIF's size), ``.npy`` (exact), or a folder of PNGs
+    (exact) for a path without an extension. GIF and WebP loop for ever. Files are written
     to a temporary name and renamed, so a failure leaves nothing partial.
     ``scale`` enlarges the frames of every format but ``.npy`` (the data itself), by ``upscale``.
     """
@@ -308,11 +309,13 @@ def write_video(
         if ext == ".npy":
             with open(tmp, "wb") as f:
                 np.save(f, frames)
-        elif ext == ".gif":
+        elif ext in (".gif", ".webp"):
             from PIL import Image
 
             ims = [Image.fromarray(fr) for fr in frames]
-            ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=int(1000 / fps), loop=0)
+            options = {"quality": 80} if ext == ".webp" else {}
+            ims[0].save(tmp, format=ext[1:].upper(), save_all=True, append_images=ims[1:], duration=int(1000 / fps),
+                        loop=0, **options)  # fmt: skip
         else:
             _write_mp4(tmp, frames, fps)
     return p

@@ -70,7 +70,10 @@ class Innovations:
         """
         device = self.mean.device if device is None else device
         z = torch.randn(*shape, len(self.mean), generator=generator, device=generator.device if generator else "cpu")
-        z = z.to(device)
+        return self.transform(z.to(device), scale=scale)
+
+    def transform(self, z: torch.Tensor, *, scale: float = 1.0) -> torch.Tensor:
+        """Innovations ``(..., k)`` from standard normal ``z`` ``(..., k)``: ``mean + scale L z`` (differentiable)."""
         if self.tril is None:
             return z * scale
-        return self.mean.to(device) + scale * (z @ self.tril.to(device).T)
+        return self.mean.to(z.device) + scale * (z @ self.tril.to(z.device).T)

@@ -38,6 +38,7 @@ from dyngen.runs.checkpoint import pack, unpack_chains, unpack_model, unpack_opt
 from dyngen.runs.directory import Run, check_free_space
 from dyngen.runs.fixed_norm import recalibrate_norm
 from dyngen.runs.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
+from dyngen.runs.tensorboard import TENSORBOARD, EventWriter
 
 log = logging.getLogger(__name__)
 PLOT_EVERY_S = 30.0  # the loss curve is redrawn at a checkpoint at most this often, and always at the end
@@ -79,6 +80,8 @@ class Trainer:
         self.saved_epoch: int | None = None  # the epoch of the checkpoint on disk
         self.lr, self.step_size = self.tc.lr, self.tc.step_size
         self.plotted = -math.inf
+        tensorboard = self.tc.log == "tensorboard" and shard.is_main
+        self.events = EventWriter(run.path / TENSORBOARD) if tensorboard else None
 
     def start_fresh(self) -> None:
         self.generator.manual_seed(self.tc.seed)
@@ -214,6 +217,8 @@ class Trainer:
             record = {"epoch": self.epoch, **metrics, "elapsed": round(self.elapsed, 3)}
             if self.shard.is_main:
                 self.run.append_metrics(record)
+                if self.events:
+                    self.events.scalars(self.epoch, {k: v for k, v in record.items() if k != "epoch"}, prefix="train/")
                 if callback:
                     callback(record)
             stopping = self.shard.any(stop is not None and stop.is_set())
@@ -221,7 +226,9 @@ class Trainer:
                 self.save(final=self.epoch == epochs or stopping)
             preview = self.tc.preview_every and (self.epoch % self.tc.preview_every == 0 or self.epoch == epochs)
             if preview and self.shard.is_main:
-                self.preview()
+                grid = self.preview()
+                if self.events:
+                    self.events.image(self.epoch, "preview", grid.read_bytes())
             if stopping:
                 log.info("stopped at epoch %d; checkpoint saved", self.epoch)
                 break

@@ -1,23 +1,31 @@
-"""A visual report of a trained run: one self-contained HTML page with PNGs beside it.
+"""A visual report of a trained run: one HTML file that can be handed on alone.
 
 ``build_report`` synthesizes a long video (default 4x the training length, fixed seed) from the run, and from an
 LDS run when one is given, and writes into ``out``::
 
-    index.html      the page (relative links only, inline CSS, no script); open it from disk
-    frames.png      observed and synthesized frames, evenly spaced over each video
-    frames_end.png  the last 8 consecutive frames of each video (is there still motion at the end?)
-    side_by_side.gif  the videos playing side by side (shorter ones looped)
-    motion.png      motion energy |x_t - x_t-1| over time
-    spectrum.png    temporal power spectra
-    loss.png        the training curve (dynamic-generator runs)
-    metrics.json    the metric table (non-finite values as null)
+    index.html         the page: every image embedded in it (data URIs), inline CSS, no script, no link out;
+                       it still works when moved or mailed alone
+    side_by_side.webp  the clip and the syntheses playing side by side, enlarged and labelled (looping)
+    frames.png         observed and synthesized frames, evenly spaced over each video
+    frames_end.png     the last 8 consecutive frames of each video (is there still motion at the end?)
+    motion.png         motion energy |x_t - x_t-1| over time
+    spectrum.png       temporal power spectra
+    loss.png           the training curve (dynamic-generator runs)
+    metrics.json       the metric table (non-finite values as null)
+    intrackability.png, motion_parts.png, flow.gif   for a run of the warping emission: how much of each
+                       frame's change is warped and how much redrawn, part by part (``dyngen.tasks.motion``)
+
+The images are also written beside the page, for use elsewhere. Under the metric table, a verdict line per model
+says on which measures it scores closest to the clip (``dyngen.evaluation.table.verdicts``).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import logging
+import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +34,9 @@ import torch
 
 from dyngen.errors import DyngenError, UsageError
 from dyngen.evaluation.metrics import DESCRIPTIONS, motion_energy_curve, temporal_power_spectrum
-from dyngen.evaluation.table import TABLE_KEYS, Table, compare, format_value, json_safe
+from dyngen.evaluation.table import TABLE_KEYS, Table, compare, format_value, json_safe, verdicts
 from dyngen.io.atomic import make_folder
-from dyngen.io.grid import flow_to_rgb, save_curve, save_frame_grid, side_by_side
+from dyngen.io.grid import flow_to_rgb, labelled_side_by_side, save_curve, save_frame_grid, side_by_side
 from dyngen.io.video import to_uint8, write_video
 from dyngen.resources import check_synthesis_memory
 from dyngen.runs.checkpoint import Trained, load
@@ -38,12 +46,15 @@ from dyngen.tasks.synthesize import synthesize_run
 
 log = logging.getLogger(__name__)
 SPECTRUM_SEGMENT = 32  # frames per Welch segment, as in temporal_spectrum_distance
+ANIMATION_FRAMES = 120  # frames of the side-by-side animation (5 s at 25 fps), each video enlarged to
+ANIMATION_HEIGHT = 256  # about this many pixels
 CSS = """
 body { font-family: sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; } td, th { border: 1px solid #ccc; padding: 4px 8px; }
 td.num { text-align: right; font-family: monospace; } th { background: #f3f3f3; }
 .warn { background: #fff3cd; border: 1px solid #e0c36a; padding: 6px 10px; }
 img { max-width: 100%; image-rendering: pixelated; } .small { color: #666; font-size: 90%; }
+.verdict { margin: 0.3em 0; } .verdict b { font-family: monospace; }
 """
 
 
@@ -99,7 +110,18 @@ def _page(title: str, sections: list[tuple[str, str]]) -> str:
 
 
 def _img(path: Path | None, alt: str) -> str:
-    return f'<img src="{html.escape(path.name)}" alt="{html.escape(alt)}">' if path else ""
+    """The image embedded in the page (a data URI), so that the page needs no file beside it."""
+    if not path:
+        return ""
+    kind = mimetypes.guess_type(path.name)[0] or "image/png"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:{kind};base64,{data}" alt="{html.escape(alt)}" title="{html.escape(path.name)}">'
+
+
+def _verdicts_html(table: Table, models: list[str]) -> str:
+    lines = verdicts(table, models)
+    return "".join(f'<p class="verdict"><b>{html.escape(m)}</b> {html.escape(line.split(": ", 1)[1])}.</p>'
+                   for m, line in lines.items())  # fmt: skip
 
 
 def _warps(trained) -> bool:
@@ -188,7 +210,10 @@ def build_report(
     grid = save_frame_grid(out / "frames.png", rows, labels=labels, title="frames spread over each video")
     end_title = "the last 8 consecutive frames of each video (t counts from the 8th-last frame)"
     end = save_frame_grid(out / "frames_end.png", [v[-8:] for v in rows], labels=labels, title=end_title)
-    gif = write_video(out / "side_by_side.gif", side_by_side(rows), fps=25)
+    shown = [v[:ANIMATION_FRAMES] for v in rows]
+    animation = write_video(out / "side_by_side.webp", labelled_side_by_side(shown, labels, height=ANIMATION_HEIGHT),
+                            fps=25)  # fmt: skip
+    (out / "side_by_side.gif").unlink(missing_ok=True)  # an earlier report's
     curves = {lab: (list(range(1, len(v))), motion_energy_curve(v).tolist()) for lab, v in zip(labels, rows)}
     motion = save_curve(out / "motion.png", curves, xlabel="frame t", ylabel="mean |x_t - x_t-1| (0-255)",
                         title="motion energy over time")  # fmt: skip
@@ -209,10 +234,15 @@ def build_report(
     sections = [
         ("Runs", f"<ul>{about}</ul>{warnings}<p>observed: {observed.shape[0]} frames of {observed.shape[1]}x"
                  f"{observed.shape[2]}; synthesized: {length} frames each, seed {seed}.</p>"),
-        ("Metrics", _table_html(table) + "<p class='small'>'observed vs itself': the observed clip's first half "
-                    "against its second half (what a perfect synthesis can reach); 'static': the first frame "
-                    "repeated (a frozen synthesis).</p>"),
-        ("Frames", _img(grid, "frame grid") + _img(end, "last frames") + _img(gif, "videos side by side")),
+        ("Side by side", _img(animation, "the clip and the syntheses playing side by side")
+                         + f"<p class='small'>the first {min(length, ANIMATION_FRAMES)} frames of each, looping; "
+                           "the observed clip repeats when it is shorter.</p>"),
+        ("Metrics", _verdicts_html(table, list(videos)) + _table_html(table)
+                    + "<p class='small'>'observed vs itself': the observed clip's first half against its second half "
+                      "(what a perfect synthesis can reach); 'static': the first frame repeated (a frozen "
+                      "synthesis). A verdict names, for each measure, who scores nearest to the clip against "
+                      "itself.</p>"),
+        ("Frames", _img(grid, "frame grid") + _img(end, "last frames")),
         ("Motion over time", _img(motion, "motion energy") + _img(spectrum, "temporal spectra")),
         ("Training", _img(loss, "training curve") if loss else "<p>No training curve (closed-form fit).</p>"),
     ]  # fmt: skip
