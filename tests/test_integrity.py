@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 from dyngen.cli import main
 from dyngen.errors import CorruptFile
 from dyngen.runs.checkpoint import load_trained
-from dyngen.runs.directory import CHECKPOINT, CHECKSUM_KEY, DATA, PREVIOUS, Run, load_tensors, tensors_digest
+from dyngen.runs.directory import CHECKPOINT, DATA, PREVIOUS, Run
+from dyngen.runs.files import CHECKSUM_KEY, load_tensors, tensors_digest
 from dyngen.runs.train import resume, train
 from dyngen.tasks.encode import load_latents, save_latents
 

@@ -25,7 +25,7 @@ def run(tmp_path, clip):
 
 def _fail_checkpoint_writes(monkeypatch, code, *, partial=False):
     """Make writing the checkpoint fail with ``code``: at the rename, or (``partial``) half-way through the data."""
-    import dyngen.runs.directory as run_mod
+    import dyngen.runs.files as run_mod
 
     if partial:
         real = run_mod.save_file
@@ -45,7 +45,7 @@ def _fail_checkpoint_writes(monkeypatch, code, *, partial=False):
                 raise OSError(code, os.strerror(code))
             return real_replace(src, dst, *a, **kw)
 
-        monkeypatch.setattr(run_mod.os, "replace", replace)
+        monkeypatch.setattr(os, "replace", replace)
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EROFS, errno.EACCES])
@@ -75,13 +75,13 @@ def test_low_free_space_is_refused_before_writing(run, monkeypatch):
     checkpoint_size = len(before)
     real = shutil.disk_usage
     monkeypatch.setattr(
-        "dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=int(1.5 * checkpoint_size))
+        "dyngen.runs.files.shutil.disk_usage", lambda p: real(p)._replace(free=int(1.5 * checkpoint_size))
     )  # less than twice the checkpoint
     metrics = (run / "metrics.jsonl").read_bytes()
     with pytest.raises(ResourceError, match=r"not enough free disk space to write the run \(.*\): .* MB free"):
         resume(run, epochs=4, device="cpu")  # refused before training: the checkpoint of epoch 3 would not fit
     assert (run / CHECKPOINT).read_bytes() == before and (run / "metrics.jsonl").read_bytes() == metrics
-    monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=3 * checkpoint_size))
+    monkeypatch.setattr("dyngen.runs.files.shutil.disk_usage", lambda p: real(p)._replace(free=3 * checkpoint_size))
     assert resume(run, epochs=3, device="cpu").epoch == 3
 
 
@@ -89,7 +89,7 @@ def test_new_run_on_a_full_disk_writes_nothing(tmp_path, clip, monkeypatch):
     """Refused before training, from the size of what the run will write (data, checkpoints, previews)."""
     real = shutil.disk_usage
     free = 400_000  # more than the data and one checkpoint (~0.1 MB), less than twice the run
-    monkeypatch.setattr("dyngen.runs.directory.shutil.disk_usage", lambda p: real(p)._replace(free=free))
+    monkeypatch.setattr("dyngen.runs.files.shutil.disk_usage", lambda p: real(p)._replace(free=free))
     mc, tc = tiny_configs()
     with pytest.raises(ResourceError, match=r"to write the run \(0.0 MB of data, 3 checkpoint files of 0.1 MB, 0 "
                        r"previews\): .*; free some space or use another --out; nothing was written"):  # fmt: skip

@@ -34,11 +34,9 @@ a lock on its ``.lock`` file; a second one is refused.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,104 +44,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
-from dyngen.errors import CorruptFile, DyngenError, ResourceError, RunError, UsageError
-from dyngen.io.atomic import TEMPORARY, atomic_path, atomic_write_bytes, check_writable, file_mode, make_folder
+from dyngen.errors import CorruptFile, DyngenError, RunError, UsageError
+from dyngen.io.atomic import TEMPORARY, atomic_write_bytes, check_writable, file_mode, make_folder
+from dyngen.runs.files import atomic_save_tensors, check_free_space, load_tensors, read_tensors, tensor_bytes
 
 log = logging.getLogger(__name__)
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
 PREVIOUS = "checkpoint.prev.safetensors"  # the checkpoint before the last one, for --resume to fall back to
-CHECKSUM_KEY = "dyngen.sha256"  # metadata key of a tensor file's checksum (tensors_digest)
 DATA = "data.safetensors"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 LOCK = ".lock"
-FREE_SPACE_FACTOR = 2  # a write needs this many times its size free on the disk
-
-
-def tensors_digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 (hex) of the tensors: every name, dtype, shape and byte, in name order (any device, any layout)."""
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        t = tensors[k].detach().to("cpu").contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)}\n".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy())
-    return h.hexdigest()
-
-
-def atomic_save_tensors(
-    path: Path,
-    tensors: dict[str, torch.Tensor],
-    metadata: dict[str, str] | None = None,
-    *,
-    what: str = "checkpoint",
-    keep: Path | None = None,
-) -> None:
-    """``safetensors.save_file`` made atomic (temporary file, fsync, rename), with the tensors' checksum in the
-    file's metadata (``CHECKSUM_KEY``); ``keep``: where the file it replaces is kept."""
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    metadata = {**(metadata or {}), CHECKSUM_KEY: tensors_digest(tensors)}
-    with atomic_path(path, what=what, errors=(SafetensorError,), keep=keep) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-
-
-def read_tensors(
-    path: Path, what: str, device: torch.device | str = "cpu"
-) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Every tensor of a safetensors file and its metadata (without the checksum), the checksum verified.
-
-    Raises:
-        CorruptFile: the file cannot be parsed, or its tensors do not match the checksum stored in it (a file
-            without a checksum, written before dyngen stored them, is read unchecked).
-    """
-    try:
-        with safe_open(str(path), framework="pt", device=str(device)) as f:
-            meta = dict(f.metadata() or {})
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, SafetensorError, ValueError, RuntimeError) as e:
-        raise CorruptFile(f"{path}: the {what} cannot be read ({e}); it may be corrupt") from None
-    stored = meta.pop(CHECKSUM_KEY, None)
-    if stored is not None and tensors_digest(tensors) != stored:
-        raise CorruptFile(
-            f"{path}: the {what} is corrupt: its contents do not match the SHA-256 checksum stored in it "
-            "(the file was damaged after it was written)"
-        )
-    return tensors, meta
-
-
-def load_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
-    """Every tensor of a safetensors file, its checksum verified (``read_tensors``)."""
-    return read_tensors(path, what)[0]
-
-
-def _megabytes(n: float) -> str:
-    return f"{n / 2**20:.1f} MB"
-
-
-RESUME_HINT = (
-    "free some space (the run can be resumed with --resume) or use another --out. The previous files are unchanged."
-)
-
-
-def check_free_space(folder: Path, needed: int, what: str, hint: str = RESUME_HINT) -> None:
-    """Refuse to write ``needed`` bytes into ``folder`` unless its disk has ``FREE_SPACE_FACTOR`` times that free
-    (``hint``: what the message tells the user to do).
-
-    Raises:
-        ResourceError: not enough free space; the message gives both figures.
-    """
-    try:
-        free = shutil.disk_usage(folder).free
-    except OSError:
-        return  # the disk cannot be asked; the write itself will report a failure
-    if free < FREE_SPACE_FACTOR * needed:
-        raise ResourceError(
-            f"{folder}: not enough free disk space to write {what}: {_megabytes(free)} free, "
-            f"{_megabytes(FREE_SPACE_FACTOR * needed)} wanted ({FREE_SPACE_FACTOR}x its size); {hint}"
-        )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -154,11 +67,6 @@ def _pid_alive(pid: int) -> bool:
     except OSError:
         return True  # it exists, owned by someone else
     return True
-
-
-def tensor_bytes(tensors: dict[str, torch.Tensor]) -> int:
-    """The bytes ``tensors`` take in a safetensors file (data; the header is small)."""
-    return sum(t.numel() * t.element_size() for t in tensors.values()) + 64 * len(tensors)
 
 
 @dataclass

@@ -29,7 +29,8 @@ from dyngen.io.atomic import nearest_existing
 from dyngen.io.video import as_uint8_videos
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.runs.checkpoint import Trained, checkpoint_bytes, load_trained
-from dyngen.runs.directory import Run, check_free_space, tensor_bytes
+from dyngen.runs.directory import Run
+from dyngen.runs.files import check_free_space, tensor_bytes
 from dyngen.runs.fixed_norm import fixed_norm_psnr
 from dyngen.runs.memory import check_training_memory
 from dyngen.runs.trainer import PREVIEW_BYTES, Callback, Trainer

@@ -35,7 +35,8 @@ from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.global_norm import use_global_norm
 from dyngen.models.innovations import Innovations
 from dyngen.runs.checkpoint import pack, unpack_chains, unpack_model, unpack_optimizer
-from dyngen.runs.directory import Run, check_free_space
+from dyngen.runs.directory import Run
+from dyngen.runs.files import check_free_space
 from dyngen.runs.fixed_norm import recalibrate_norm
 from dyngen.runs.guards import MAX_RECOVERIES, SPIKE_HISTORY, diagnose, spike
 from dyngen.runs.tensorboard import TENSORBOARD, EventWriter

@@ -20,7 +20,7 @@ from dyngen.errors import DyngenError
 from dyngen.io.atomic import make_folder
 from dyngen.io.video import as_frames
 from dyngen.runs.checkpoint import Trained
-from dyngen.runs.directory import atomic_save_tensors, load_tensors
+from dyngen.runs.files import atomic_save_tensors, load_tensors
 
 LATENT_KEYS = ("appearance", "s0", "noise")
 
