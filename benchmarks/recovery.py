@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--all-masks", action="store_true")
     ap.add_argument("--residual", default="none", choices=RESIDUALS, help="dg/lds: correct G by this fill of x - G")
     ap.add_argument("--hidden-frames", default="chain", choices=HIDDEN_FRAMES, help="dg: states of hidden frames")
+    ap.add_argument("--both-ways", action="store_true", help="dg/warp: learn forwards and backwards, blend the fills")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/recovery")
     args = ap.parse_args()
@@ -83,6 +84,7 @@ def main() -> None:
                 train_config=cfg.train, device=args.device, callback=budget(args.minutes, stop), stop=stop,
                 residual=args.residual if method in MODELS else "none",
                 hidden_frames=args.hidden_frames if method in ("dg", "warp") else "chain",
+                both_ways=args.both_ways and method in ("dg", "warp"),
             )  # fmt: skip
             recovered = to_uint8(res.recovered)
             m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written

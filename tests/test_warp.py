@@ -160,3 +160,30 @@ def test_cli_trains_synthesizes_with_flow_and_reports(tmp_path, clip):
     assert main(["report", str(run), "--out", str(tmp_path / "report"), "--frames", "24", "--quiet"]) == 0
     page = (tmp_path / "report" / "index.html").read_text()
     assert "Trackable and intrackable change" in page and (tmp_path / "report" / "intrackability.png").is_file()
+
+
+def test_both_ways_blends_the_two_fills_by_the_distance_in_time():
+    from dyngen.tasks.recover import _blend_in_time
+
+    missing = torch.zeros(7, 1, 2, dtype=torch.bool)
+    missing[1:4, 0, 0] = True  # hidden at t = 1, 2, 3 between visible 0 and 4
+    missing[5:, 0, 1] = True  # hidden at the end: only the forward fill knows it
+    missing[:2, 0, 1] = True  # and at the start: only the backward one
+    fwd, bwd = torch.zeros(7, 3, 1, 2), torch.ones(7, 3, 1, 2)
+    w = _blend_in_time(fwd, bwd, missing)[:, 0]
+    assert torch.allclose(w[1:4, 0, 0], torch.tensor([0.25, 0.5, 0.75], dtype=w.dtype))
+    assert torch.equal(w[5:, 0, 1], torch.zeros(2)) and torch.equal(w[:2, 0, 1], torch.ones(2))
+
+
+def test_recover_both_ways_keeps_the_observed_pixels(tmp_path):
+    clip = translating()
+    missing = torch.zeros(12, 16, 16, dtype=torch.bool)
+    missing[[3, 4, 8]] = True
+    mc, tc = configs()
+    res = recover(clip, missing, run_dir=tmp_path / "run", model_config=mc, train_config=tc, device="cpu",
+                  both_ways=True)  # fmt: skip
+    assert (tmp_path / "run_backward" / "checkpoint.safetensors").is_file()
+    assert torch.equal(res.recovered[~missing[:, None].expand(-1, 3, -1, -1)],
+                       to_tensor(clip)[~missing[:, None].expand(-1, 3, -1, -1)])  # fmt: skip
+    one_way = recover(clip, missing, run_dir=tmp_path / "run", model_config=mc, train_config=tc, device="cpu")
+    assert not torch.equal(one_way.recovered, res.recovered)  # the backward fill did change the hidden frames

@@ -109,6 +109,7 @@ def recover(
     preset: str = "cpu-recovery",
     residual: str = "none",
     hidden_frames: str = "chain",
+    both_ways: bool = False,
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
@@ -125,8 +126,8 @@ def recover(
     x = as_frames(video, ndim=4)
     cfg = resolve_config(preset, size=tuple(x.shape[2:]), frames=x.shape[0], overrides=settings)
     return _recover(x, missing, method=method, run_dir=run_dir, model_config=cfg.model, train_config=cfg.train,
-                    residual=residual, hidden_frames=hidden_frames, device=device, callback=callback,
-                    stop=stop)  # fmt: skip
+                    residual=residual, hidden_frames=hidden_frames, both_ways=both_ways, device=device,
+                    callback=callback, stop=stop)  # fmt: skip
 
 
 def remove(video: Video, mask: torch.Tensor, **kwargs: Any) -> Recovery:

@@ -37,6 +37,7 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
             to_tensor(video), missing, method=args.method, run_dir=run_dir, model_config=cfg.model,
             train_config=cfg.train,
             lds_state_dim=args.state_dim, residual=args.residual, hidden_frames=args.hidden_frames,
+            both_ways=args.both_ways,
             device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit),
             stop=stop,
@@ -112,6 +113,11 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         "interp (the nearest visible frames' states, interpolated in time), nearest, or auto (whichever of the two "
         "renders the visible frames better from their neighbours; docs/recovery.md)",
     )
+    p.add_argument(
+        "--both-ways", action="store_true",
+        help="dg: also learn the video backwards in time (a second run, RUN_backward) and blend the two fills by "
+        "each hidden pixel's distance to its visible neighbours in time (best with --emission warp; docs/warp.md)",
+    )  # fmt: skip
     p.add_argument("--run", default=None, type=path,
                    help="run directory for dg (default: OUT_run beside the output); the run of an earlier recovery "
                    "of the same video, mask and settings is reused (--residual, --hidden-frames) without "

@@ -39,6 +39,7 @@ import torch
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.algorithms.hidden_states import STATE_FILLS, choose_hidden_frames, hidden_frame_states
 from dyngen.baselines import get_baseline
+from dyngen.baselines.interp import time_neighbours
 from dyngen.baselines.lds import LinearDynamicSystem
 from dyngen.errors import MaskError, RunError, UsageError
 from dyngen.io.video import as_frames, to_uint8
@@ -128,6 +129,7 @@ def recover(
     lds_state_dim: int | None = None,
     residual: str = "none",
     hidden_frames: str = "chain",
+    both_ways: bool = False,
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
@@ -147,6 +149,9 @@ def recover(
         hidden_frames: for ``dg``, the states rendered for frames with no visible pixel: ``chain`` (the
             paper's), ``interp`` or ``nearest`` (``dyngen.algorithms.hidden_states``), or ``auto`` (one of the
             two, by cross-validation on the visible frames).
+        both_ways: for ``dg``, also learn the video backwards in time (a second run, ``run_dir`` + ``_backward``)
+            and blend the two fills at each hidden pixel by its distance in time to the nearest visible value
+            before and after it: a model that follows the previous frame carries detail from both sides then.
         device: for ``dg``.
         callback, stop: passed to training (progress, Ctrl-C).
 
@@ -160,9 +165,16 @@ def recover(
     x = torch.where(missing[:, None], -1.0, video)  # what a method may see: the hidden pixels black
     info: dict[str, Any] = {}
     run = None
+    if both_ways and method != "dg":
+        raise UsageError(f"both_ways learns the dynamic generator in both directions of time; not for '{method}'")
     if method == "dg":
         estimate, run, info = _dg_estimate(video, x, missing, run_dir, model_config, train_config, hidden_frames,
                                            device, callback, stop)  # fmt: skip
+        if both_ways:
+            back, _, _ = _dg_estimate(video.flip(0), x.flip(0), missing.flip(0), f"{run_dir}_backward", model_config,
+                                      train_config, hidden_frames, device, callback, stop)  # fmt: skip
+            estimate = _blend_in_time(estimate, back.flip(0).to(estimate), missing)
+            info["backward_run"] = str(Path(f"{run_dir}_backward"))
     elif method == "lds":
         d = lds_state_dim or default_state_dim(video.shape[0])
         lds = LinearDynamicSystem(frame_shape=tuple(x.shape[1:]), state_dim=d).fit(x, missing=missing)
@@ -175,6 +187,16 @@ def recover(
         info["residual"] = residual
     recovered = torch.where(missing[:, None], estimate.to(video).clamp(-1, 1), video)
     return Recovery(recovered, time.perf_counter() - t0, run, info)
+
+
+def _blend_in_time(forward: torch.Tensor, backward: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """The two directions' fills blended at each hidden pixel by its distance in time to the nearest visible value
+    before (``p``) and after (``n``) it: ``(1 - w) forward + w backward`` with ``w = (t - p) / (n - p)``; before
+    a pixel's first visible value only the backward fill knows it, after its last only the forward one."""
+    prev, _, w = time_neighbours(~missing.cpu())
+    t = torch.arange(missing.shape[0])[:, None, None]
+    w = torch.where(prev > t, 1.0, w).to(forward.dtype)[:, None]  # (T, 1, H, W)
+    return (1 - w) * forward + w * backward
 
 
 def trained_recovery(
