@@ -187,3 +187,17 @@ def test_recover_both_ways_keeps_the_observed_pixels(tmp_path):
                        to_tensor(clip)[~missing[:, None].expand(-1, 3, -1, -1)])  # fmt: skip
     one_way = recover(clip, missing, run_dir=tmp_path / "run", model_config=mc, train_config=tc, device="cpu")
     assert not torch.equal(one_way.recovered, res.recovered)  # the backward fill did change the hidden frames
+
+
+@pytest.mark.parametrize("with_previous", [False, True])
+def test_complete_data_warps_in_one_batch_what_the_frame_by_frame_chain_warps(with_previous):
+    torch.manual_seed(0)
+    model = DynamicGenerator(configs()[0])
+    for p in model.parameters():
+        p.data.normal_(0, 0.1)
+    states, observed = torch.randn(2, 7, 4), torch.rand(2, 7, 3, 16, 16) * 2 - 1
+    previous = torch.rand(2, 3, 16, 16) if with_previous else None
+    batched = model.generator.decompose(states, None, previous, observed)
+    chain = model.generator.decompose(states, None, previous, observed, torch.ones(2, 7, 1, 16, 16))
+    for k in ("frames", "warped", "previous", "residual"):
+        assert torch.allclose(batched[k], chain[k], atol=1e-6), k

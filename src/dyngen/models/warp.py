@@ -156,6 +156,10 @@ class WarpEmission(Emission):
         made by warping (not a video's first frame)."""
         flow, residual = self.motion_maps(states, appearance)
         t = states.shape[1]
+        warps = torch.ones(t, dtype=torch.bool, device=states.device)
+        warps[0] = previous is not None
+        if observed is not None and visible is None:  # every previous frame is known: all the warps in one batch
+            return self._teacher_forced(states, appearance, previous, observed, flow, residual, warps)
         free = observed is None  # synthesis: the chain feeds itself, kept in range
         frames, warped, before = [], [], []
         prev = previous
@@ -172,10 +176,21 @@ class WarpEmission(Emission):
             warped.append(w)
             before.append(x if prev is None else prev)
             prev = self.follow(x, None if free else observed[:, i], None if visible is None else visible[:, i])
-        warps = torch.ones(t, dtype=torch.bool, device=states.device)
-        warps[0] = previous is not None
         return {"frames": torch.stack(frames, 1), "warped": torch.stack(warped, 1), "previous": torch.stack(before, 1),
                 "displacement": flow, "residual": residual, "warps": warps}  # fmt: skip
+
+    def _teacher_forced(self, states, appearance, previous, observed, flow, residual, warps) -> dict[str, torch.Tensor]:
+        """``decompose`` where every frame is observed: frame t warps the observed frame t-1 (``previous`` for the
+        first, or the first frame itself when there is none), all in one batch."""
+        b = states.shape[0]
+        first = self.first_frame(states[:, 0], appearance) if previous is None else previous
+        before = torch.cat([first[:, None], observed[:, :-1]], dim=1)  # p_{t-1} for every t
+        start = int(previous is None)  # the first frame of a video is not warped
+        moved = warp(before[:, start:].flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
+        warped = torch.cat([first[:, None], moved], dim=1) if start else moved
+        frames = torch.cat([first[:, None], moved + residual[:, start:]], dim=1) if start else moved + residual
+        return {"frames": frames, "warped": warped, "previous": before, "displacement": flow, "residual": residual,
+                "warps": warps}  # fmt: skip
 
     def forward(self, states, appearance=None, previous=None, observed=None, visible=None) -> torch.Tensor:
         return self.decompose(states, appearance, previous, observed, visible)["frames"]
