@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from dyngen.algorithms.abptt import TrainConfig
 from dyngen.evaluation.table import json_safe
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import load
@@ -52,10 +53,10 @@ def budget(minutes: float | None, stop: threading.Event, *, label: str = "", log
 
 
 def _differences(held: dict, wanted: dict) -> list[str]:
-    """The model and training settings (but the epochs and the log format) where a run's config differs from the
+    """The model and training settings (but ``TrainConfig.RECORDING``) where a run's config differs from the
     one wanted."""
     return [f"{g}.{k}={held[g].get(k)} (wanted {v})" for g in ("model", "train")
-            for k, v in wanted[g].items() if k not in ("epochs", "log") and held[g].get(k) != v]  # fmt: skip
+            for k, v in wanted[g].items() if k not in TrainConfig.RECORDING and held[g].get(k) != v]  # fmt: skip
 
 
 def train_or_reuse(

@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import tiny_configs
 
+from dyngen.algorithms.abptt import TrainConfig
 from dyngen.algorithms.hidden_states import choose_hidden_frames, hidden_frame_states
 from dyngen.baselines import get_baseline
 from dyngen.cli import main
@@ -195,3 +196,20 @@ def test_recover_and_remove_cli(tmp_path, case, capsys):
     assert main(argv) == 0
     s = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "error" not in s and (tmp_path / "rm.npy").is_file()
+
+
+def test_a_run_written_before_a_setting_existed_is_reused(tmp_path, case):
+    """A recovery run's config without a newer setting (here ``log``) is read with that setting's default, and
+    settings that only change what is recorded do not count."""
+    import json
+
+    video, missing = case
+    mc, tc = tiny_configs(epochs=2)
+    recover(video, missing, run_dir=tmp_path / "run", model_config=mc, train_config=tc, device="cpu")
+    cfg_path = tmp_path / "run" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    del cfg["train"]["log"]
+    cfg_path.write_text(json.dumps(cfg))
+    again = recover(video, missing, run_dir=tmp_path / "run", model_config=mc,
+                    train_config=TrainConfig(**{**tc.to_dict(), "preview_every": 7}), device="cpu")  # fmt: skip
+    assert again.info["reused_run"]

@@ -73,6 +73,10 @@ class TrainConfig(DictConfig):
         False, "torch.compile the transition's unroll (CUDA graphs on a GPU)", group="speed"
     )
 
+    # settings that change what a run records, or how long it trains, not what it learns in an epoch: two runs
+    # that differ only in these are the same recipe (a recovery run is reused, a benchmark run continued)
+    RECORDING: ClassVar[tuple[str, ...]] = ("epochs", "log", "checkpoint_every", "preview_every")
+
     def lr_factor(self, epoch: int, epochs: int) -> float:
         """The multiplier of ``lr`` in epoch ``epoch`` (0-based) of ``epochs``: cosine from 1 to ``lr_final``."""
         progress = min(epoch / max(epochs - 1, 1), 1.0)

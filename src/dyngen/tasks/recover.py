@@ -235,8 +235,9 @@ def trained_recovery(
     if not same or not torch.equal(data["frames"], frames.masked_fill(missing[None][..., None], 0)):
         raise RunError(f"{run.path}: holds the recovery of another video or mask; {fix}")
     asked = {**model_config.to_dict(), **train_config.to_dict()}
-    stored = {**config["model"], **config["train"]}
-    differ = [k for k in asked if k != "epochs" and asked[k] != stored.get(k)]
+    # a run written before a setting existed has its default: read the stored configs through their classes
+    stored = {**ModelConfig.from_dict(config["model"]).to_dict(), **TrainConfig.from_dict(config["train"]).to_dict()}
+    differ = [k for k in asked if k not in TrainConfig.RECORDING and asked[k] != stored.get(k)]
     if differ:
         shown = ", ".join(f"{k} {stored.get(k)} (asked {asked[k]})" for k in differ[:4])
         raise RunError(f"{run.path}: was trained with other settings: {shown}; {fix}")
