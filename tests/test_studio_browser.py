@@ -153,7 +153,9 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
                         "mask_to": "9"}.items():  # fmt: skip
         page.fill(f"{form} [name={name}]", value)
     page.locator(f"{form} [name=size]").dispatch_event("change")
+    page.select_option(f"{form} [name=crop]", "center")  # the frame drawn on is read as the clip will be
     loaded(page, "#mask-image")
+    assert "crop=center" in page.get_attribute("#mask-image", "src")
     box = page.locator("#mask-canvas").bounding_box()
     assert box["width"] >= 300  # the 16x16 frame, enlarged to draw on
     page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.5 * box["height"])

@@ -17,7 +17,7 @@ import torch
 
 from dyngen.algorithms.inference import EncodeConfig, Encoded
 from dyngen.evaluation.metrics import evaluate as _evaluate
-from dyngen.io.video import as_uint8_videos
+from dyngen.io.video import as_uint8_videos, check_crop
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import Trained, load
 from dyngen.runs.lds import TrainedLDS
@@ -52,6 +52,7 @@ def train(
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
+    crop: str = "none",
     **settings: Any,
 ) -> Trained:
     """Learn a dynamic generator of one video, or of several with an appearance vector each, into a new run.
@@ -64,6 +65,8 @@ def train(
         names: one per video (default ``video``, ``video1``, ...).
         device: ``auto``, ``cpu``, ``cuda``.
         callback: called with each epoch's metrics record; ``stop``: set it to checkpoint and stop.
+        crop: how the videos were brought to their size (``read_video``'s ``crop``); the run records it, and
+            videos and stills read for it later (encode, animate, synthesize from a video) are brought alike.
         **settings: any ``ModelConfig`` or ``TrainConfig`` field over the preset (``epochs=200``, ``state_dim=20``).
 
     Returns:
@@ -74,7 +77,7 @@ def train(
     cfg = resolve_config(preset, size=(h, w), frames=t, overrides=settings)
     names = list(names) if names is not None else [f"video{i or ''}" for i in range(n)]
     return _train(out, frames, names=names, model_config=cfg.model, train_config=cfg.train, device=device,
-                  callback=callback, stop=stop, data_info={"preset": preset})  # fmt: skip
+                  callback=callback, stop=stop, data_info={"preset": preset, "crop": check_crop(crop)})  # fmt: skip
 
 
 def synthesize(

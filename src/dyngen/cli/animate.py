@@ -7,24 +7,27 @@ from pathlib import Path
 
 from dyngen.cli import HelpFormatter, add_common, add_noise_option, emit, progress_bar
 from dyngen.cli.encode import add_encode_options, encode_config
-from dyngen.cli.options import FRAME_INDEX, FRAME_RATE, FRAMES, add_scale_options, number, path, scaling
+from dyngen.cli.options import (
+    FRAME_INDEX,
+    FRAME_RATE,
+    FRAMES,
+    add_crop_option,
+    add_scale_options,
+    deprecated,
+    number,
+    path,
+    scaling,
+)
 
 
-def read_stills(paths: list[str], size: tuple[int, int], *, stretch: bool, frame: int | None = None):
-    """The images as uint8 ``(B, H, W, 3)`` at ``size``; another aspect ratio is refused unless ``stretch``;
-    a video only with ``frame`` (which frame is the still)."""
+def read_stills(paths: list[str], size: tuple[int, int], *, crop: str, frame: int | None = None):
+    """The images as uint8 ``(B, H, W, 3)`` at ``size``, another aspect ratio brought there by ``crop``
+    (``dyngen.io.video.CROPS``); a video only with ``frame`` (which frame is the still)."""
     import numpy as np
 
-    from dyngen.io.video import read_still, resize
-    from dyngen.tasks.animate import check_aspect
+    from dyngen.io.video import read_still
 
-    out = []
-    for p in paths:
-        image = read_still(p, frame=frame)
-        if not stretch:
-            check_aspect(image.shape[1:3], size, p)
-        out.append(resize(image, size)[0])
-    return np.stack(out)
+    return np.stack([read_still(p, frame=frame, size=size, crop=crop)[0] for p in paths])
 
 
 def command(args: argparse.Namespace) -> int:
@@ -39,7 +42,8 @@ def command(args: argparse.Namespace) -> int:
     check_video_output(args.out)  # before the inference, not after it
     trained = load_trained(args.run, resolve_device(args.device))
     mc = trained.model.config
-    stills = read_stills(args.images, (mc.height, mc.width), stretch=args.stretch, frame=args.still_frame)
+    crop = args.crop or trained.config["data"].get("crop", "none")  # by default as the training frames were
+    stills = read_stills(args.images, (mc.height, mc.width), crop=crop, frame=args.still_frame)
     with progress_bar(args.quiet, "animate") as bar:
         result = animate(trained, stills, frames=args.frames, seed=args.seed, config=cfg, noise=args.noise,
                          progress=bar)  # fmt: skip
@@ -73,7 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="With the model frozen, infer each still's appearance a, s_0 and xi_1 by annealed Langevin "
         "on a one-frame video (restarts from the nearest training frames; the lowest energy wins), then roll "
         "the transition forward with fresh noise. Frame 1 of each animation is the still's reconstruction. "
-        "Images must have the model's aspect ratio (they are resized to its size).",
+        "Images of another aspect ratio than the model's are brought to its size as its training frames were "
+        "(--crop).",
         formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
@@ -84,7 +89,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=path,
                    help="output video (.mp4, .gif, .npy); several images: OUT_k.ext")  # fmt: skip
     p.add_argument("--fps", type=number(float, FRAME_RATE), default=25.0, help="frame rate of the written video")
-    p.add_argument("--stretch", action="store_true", help="resize images of another aspect ratio anyway")
+    add_crop_option(p, "as the run's training frames")
+    deprecated(p, "--stretch", "--crop none", dest="crop", nargs=0, const="none")  # its meaning in 0.1
     add_noise_option(p)
     add_scale_options(p)
     add_encode_options(p, steps=400)

@@ -28,9 +28,12 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     compare, default_run = _outputs(out)
     check_video_output(compare)
     run_dir = Path(args.run) if args.run else default_run
-    video = read_video(args.video, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps)
+    crop = args.crop or "none"
+    video = read_video(args.video, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps,
+                       crop=crop)  # fmt: skip
+    source = read_video(args.video, frames=1).shape[1:3]  # a mask drawn on the source frames is cut like them
     missing = resolve_mask(args.mask, frames=video.shape[0], size=video.shape[1:3], seed=args.seed,
-                           start=None if args.fps else args.start)  # fmt: skip
+                           start=None if args.fps else args.start, source_size=source, crop=crop)  # fmt: skip
     epochs = cfg.train.epochs
     with graceful_stop() as stop, progress(epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
         result = recover(
@@ -94,7 +97,8 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         type=path,
         help="missing pixels (1/white = missing): a .mat (key 'masks'), .npy, mask video, PNG folder or image; "
         "or a generated mask: frames:RATIO[:contiguous], region:SIZE, blocks:BLOCK[:RATIO], box:T,L,H,W[@A-B]. "
-        "A mask file of more frames than --frames is cut like the video (from --start)",
+        "A mask file of more frames than --frames is cut like the video (from --start); one drawn on the video's "
+        "own frames is brought to --size as they are (--crop)",
     )
     p.add_argument("--out", required=True, type=path, help="the recovered video (.mp4, .gif, .npy or a PNG folder)")
     p.add_argument("--method", default="dg", choices=METHODS, help="dg (the dynamic generator) or a classic baseline")

@@ -17,8 +17,9 @@ def command(args: argparse.Namespace) -> int:
 
     against = None
     if args.against:
-        h, w = Run.open(args.run).read_config()["data"]["size"]
-        against = read_video(args.against, size=(h, w), frames=args.against_frames, start=args.against_start)
+        data = Run.open(args.run).read_config()["data"]
+        against = read_video(args.against, size=tuple(data["size"]), frames=args.against_frames,
+                             start=args.against_start, crop=data.get("crop", "none"))  # fmt: skip
     report = build_report(
         args.run, args.out, against=against, lds=args.lds, frames=args.frames, seed=args.seed,
         device=resolve_device(args.device),

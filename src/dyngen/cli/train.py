@@ -19,6 +19,7 @@ from dyngen.cli.options import (
     FRAMES,
     MINUTES,
     add_config_options,
+    add_crop_option,
     config_overrides,
     number,
     parse_size,
@@ -39,6 +40,7 @@ def add_data_options(p: argparse.ArgumentParser, preset: dict[str, Any]) -> None
     g.add_argument("--start", type=number(int, FRAME_INDEX), default=0, help="first frame to use")
     g.add_argument("--fps", type=number(float, FRAME_RATE), default=None,
                    help="resample videos to this frame rate (default: keep)")  # fmt: skip
+    add_crop_option(g, "none")
 
 
 def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu-texture") -> None:
@@ -63,6 +65,11 @@ def resolve(args: argparse.Namespace) -> Resolved:
     if getattr(args, "seed", None) is not None:
         overrides["seed"] = args.seed
     return resolve_config(args.preset, size=args.size, frames=args.frames, overrides=overrides)
+
+
+def data_info(args: argparse.Namespace) -> dict[str, Any]:
+    """Where the training frames came from, as the run records it (later reads for the run crop alike)."""
+    return {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps, "crop": args.crop or "none"}
 
 
 class StopRequest(threading.Event):
@@ -205,10 +212,11 @@ def lds_command(args: argparse.Namespace) -> int:
     data = get_preset(args.preset)["data"]
     size = data["size"] if args.size is None else args.size
     frames, names = load_videos(
-        args.videos, size=size, frames=args.frames or data["frames"], start=args.start, fps=args.fps
-    )
-    info = {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps}
-    trained = train_lds(args.out, torch.from_numpy(frames), names=names, state_dim=args.state_dim, data_info=info)
+        args.videos, size=size, frames=args.frames or data["frames"], start=args.start, fps=args.fps,
+        crop=args.crop or "none",
+    )  # fmt: skip
+    trained = train_lds(args.out, torch.from_numpy(frames), names=names, state_dim=args.state_dim,
+                        data_info=data_info(args))  # fmt: skip
     s = {"run": str(trained.run.path), **trained.run.read_summary()}
     lines = [
         f"run: {trained.run.path}",
@@ -244,10 +252,10 @@ def command(args: argparse.Namespace) -> int:
         cfg = resolve(args)
         Run.check_new(args.out)  # before the videos are decoded
         frames, names = load_videos(
-            args.videos, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps
-        )
-        info = {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps}
-        trained = run_training(args, frames, names, data_info=info)
+            args.videos, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps,
+            crop=args.crop or "none",
+        )  # fmt: skip
+        trained = run_training(args, frames, names, data_info=data_info(args))
     summary = {"run": str(trained.run.path), **trained.run.read_summary()}
     emit(
         args,

@@ -54,8 +54,9 @@ def load_videos(
     frames: int,
     start: int = 0,
     fps: float | None = None,
+    crop: str = "none",
 ) -> tuple[np.ndarray, list[str]]:
-    """Read every video at one size and length.
+    """Read every video at one size and length (``crop``: see :func:`dyngen.io.video.read_video`).
 
     Returns:
         uint8 ``(N, T, H, W, 3)`` and the N names.
@@ -63,7 +64,7 @@ def load_videos(
     files = gather_videos(paths)
     if not files:
         raise VideoError("no videos given")
-    videos = [read_video(f, size=size, frames=frames, start=start, fps=fps) for f in files]
+    videos = [read_video(f, size=size, frames=frames, start=start, fps=fps, crop=crop) for f in files]
     shapes = {v.shape for v in videos}
     if len(shapes) > 1:
         raise VideoError(f"the videos have different shapes {sorted(shapes)}; pass --size to resize them alike")

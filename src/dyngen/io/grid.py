@@ -121,6 +121,8 @@ def save_frame_grid(
     import matplotlib.pyplot as plt
 
     n = len(videos)
+    if frame_indices is None:
+        columns = min(columns, max(v.shape[0] for v in videos))  # a short video: each frame once, not repeated
     fig, axes = plt.subplots(n, columns, figsize=(1.2 * columns + 1.2, 1.25 * n + 0.4), squeeze=False)
     for r, v in enumerate(videos):
         t = v.shape[0]

@@ -44,7 +44,7 @@ from dyngen.io.mask_patterns import (  # noqa: F401 - re-exported
     parse_mask_spec,
     salt_and_pepper,
 )
-from dyngen.io.video import IMAGE_EXTS, read_video, write_video
+from dyngen.io.video import IMAGE_EXTS, crop_box, read_video, write_video
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +126,8 @@ def load_mask(
     frames: int | None = None,
     size: int | tuple[int, int] | None = None,
     start: int | None = None,
+    source_size: tuple[int, int] | None = None,
+    crop: str = "none",
 ) -> torch.Tensor:
     """Read a mask file as bool ``missing`` ``(T, H, W)`` (True = missing).
 
@@ -137,6 +139,8 @@ def load_mask(
             mask's. See :func:`fit_mask` for the resizing rules.
         start: the video's first frame in its source: a mask with more frames than ``frames`` is cut like the
             video, to its frames ``start .. start + frames - 1`` (None: never cut).
+        source_size: the ``(H, W)`` of the video's source frames, and ``crop`` the way they were brought to ``size``
+            (:data:`dyngen.io.video.CROPS`): a mask drawn on the source frames is cut and resized as they were.
 
     Returns:
         bool tensor ``(T, H, W)``.
@@ -164,7 +168,7 @@ def load_mask(
         missing = missing[start : start + t]
     hw = tuple(missing.shape[1:]) if size is None else size
     try:
-        return fit_mask(missing, t, hw)
+        return fit_mask(missing, t, hw, source_size=source_size, crop=crop)
     except MaskError as e:
         raise MaskError(f"{p}: {e}") from None
 
@@ -172,7 +176,14 @@ def load_mask(
 # ----------------------------------------------------------------------------- fitting
 
 
-def fit_mask(missing: torch.Tensor, frames: int, size: int | tuple[int, int]) -> torch.Tensor:
+def fit_mask(
+    missing: torch.Tensor,
+    frames: int,
+    size: int | tuple[int, int],
+    *,
+    source_size: tuple[int, int] | None = None,
+    crop: str = "none",
+) -> torch.Tensor:
     """Fit a mask to a video of ``frames`` frames of ``size``.
 
     Rules:
@@ -180,12 +191,16 @@ def fit_mask(missing: torch.Tensor, frames: int, size: int | tuple[int, int]) ->
     - a one-frame mask is repeated over all ``frames``; any other difference in
       frame count is an error (no silent cropping or padding);
     - a mask of another spatial size is resized with nearest-neighbour sampling
-      when its aspect ratio matches the video's within 1%; otherwise it is an error.
+      when its aspect ratio matches the video's within 1%;
+    - a mask with the aspect ratio of the video's source frames (``source_size``) is cut by ``crop`` as they were, then
+      resized; any other aspect ratio is an error.
 
     Args:
         missing: bool ``(T', H', W')``.
         frames: the video's frame count ``T``.
         size: the video's ``(H, W)``, or ``S`` for ``S x S``.
+        source_size: the ``(H, W)`` of the video's frames before they were brought to ``size`` (None: unknown).
+        crop: how they were (:data:`dyngen.io.video.CROPS`).
 
     Returns:
         bool ``(T, H, W)``.
@@ -205,8 +220,16 @@ def fit_mask(missing: torch.Tensor, frames: int, size: int | tuple[int, int]) ->
             f"the mask has {t0} frames (shape {tuple(missing.shape)}) but the video has {frames} "
             f"(shape {want}); make a mask with {frames} frames or read that many video frames"
         )
+
+    def off(a: float, b: float) -> bool:
+        return abs(a / b - 1) > ASPECT_TOLERANCE
+
+    as_source = source_size is not None and not off(h0 / w0, source_size[0] / source_size[1])
+    if as_source and off(h0 / w0, h / w):  # drawn on the source frames: cut (or stretched) as they were
+        top, left, h0, w0 = crop_box((h0, w0), (h, w), crop)
+        missing = missing[:, top : top + h0, left : left + w0]
     if (h0, w0) != (h, w):
-        if abs((h0 / w0) / (h / w) - 1) > ASPECT_TOLERANCE:
+        if off(h0 / w0, h / w) and not as_source:
             raise MaskError(
                 f"the mask's frames are {h0}x{w0} (shape {tuple(missing.shape)}) but the video's are {h}x{w} "
                 f"(shape {want}), a different aspect ratio; resize the mask or read the video at {h0}x{w0}"
@@ -224,6 +247,8 @@ def resolve_mask(
     size: int | tuple[int, int],
     seed: int | None = None,
     start: int | None = None,
+    source_size: tuple[int, int] | None = None,
+    crop: str = "none",
 ) -> torch.Tensor:
     """The ``--mask PATH_OR_SPEC`` option: an existing file is read, a spec is generated.
 
@@ -233,6 +258,7 @@ def resolve_mask(
         size: the video's ``(H, W)``, or ``S`` for ``S x S``.
         seed: randomness for generated masks.
         start: the video's first frame, to cut a longer mask file alike (:func:`load_mask`).
+        source_size, crop: the video's source frame size and crop, to cut a mask file drawn on them alike.
 
     Returns:
         bool ``(T, H, W)``.
@@ -242,7 +268,7 @@ def resolve_mask(
         raise MaskError("--mask is empty; give a mask file (.mat, .npy, video, PNG folder, image) or a spec: "
                         f"{', '.join(SPEC_FORMS)}")  # fmt: skip
     if Path(source).exists():
-        return load_mask(source, frames=frames, size=size, start=start)
+        return load_mask(source, frames=frames, size=size, start=start, source_size=source_size, crop=crop)
     if is_mask_spec(text):
         h, w = (size, size) if isinstance(size, int) else size
         return parse_mask_spec(text, frames, h, w, seed)

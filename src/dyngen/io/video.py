@@ -46,6 +46,10 @@ from dyngen.io.decode import IMAGE_EXTS, decode_video, read_folder, read_image, 
 log = logging.getLogger(__name__)
 VIDEO_WRITE_EXTS = (".mp4", ".gif", ".webp", ".npy")
 SCALE_FILTERS = ("nearest", "bicubic")  # how --scale enlarges the frames of .mp4, .gif and PNG outputs
+# how frames of another aspect ratio than the asked size get there: ``none`` resizes them (the paper's way: its
+# 352x288 and 1280x720 clips were squashed to squares, and its masks were drawn on those), ``center`` first cuts
+# the largest centred window of the asked aspect ratio
+CROPS = ("none", "center")
 
 Size = int | tuple[int, int] | None
 
@@ -109,10 +113,31 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).movedim(-3, -1).numpy()
 
 
-def resize(frames: np.ndarray, size: Size) -> np.ndarray:
-    """Resize uint8 ``(T, H, W, 3)`` frames to ``size`` with antialiased bilinear filtering."""
+def check_crop(crop: str) -> str:
+    if crop not in CROPS:
+        raise UsageError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    return crop
+
+
+def crop_box(hw: tuple[int, int], target: tuple[int, int], crop: str) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the part of an ``hw`` frame that is resized to ``target`` (see ``CROPS``)."""
+    check_crop(crop)
+    (h, w), (th, tw) = hw, target
+    if crop == "none" or abs((h / w) / (th / tw) - 1) <= 0.01:
+        return 0, 0, h, w
+    ch, cw = (h, max(1, round(h * tw / th))) if w * th > h * tw else (max(1, round(w * th / tw)), w)
+    return (h - ch) // 2, (w - cw) // 2, ch, cw
+
+
+def resize(frames: np.ndarray, size: Size, crop: str = "none") -> np.ndarray:
+    """Resize uint8 ``(T, H, W, 3)`` frames to ``size`` with antialiased bilinear filtering, after cutting the
+    centred window of that aspect ratio with ``crop="center"``."""
     hw = _hw(size)
-    if hw is None or frames.shape[1:3] == hw:
+    if hw is None:
+        return frames
+    top, left, ch, cw = crop_box(frames.shape[1:3], hw, crop)
+    frames = frames[:, top : top + ch, left : left + cw]
+    if frames.shape[1:3] == hw:
         return frames
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     out = []
@@ -124,10 +149,11 @@ def resize(frames: np.ndarray, size: Size) -> np.ndarray:
 
 class _Resizer:
     """Resizes frames one at a time as they are read, so a long or huge source never sits in memory at
-    full size; says once when the frames are upscaled a lot or change aspect ratio."""
+    full size; says once when the frames are upscaled a lot, change aspect ratio or are cropped."""
 
-    def __init__(self, hw: tuple[int, int] | None, source: Path) -> None:
-        self.hw, self.source, self.told = hw, source, False
+    def __init__(self, hw: tuple[int, int] | None, source: Path, crop: str = "none") -> None:
+        check_crop(crop)
+        self.hw, self.source, self.crop, self.told = hw, source, crop, False
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         if self.hw is None:
@@ -135,13 +161,18 @@ class _Resizer:
         if not self.told:
             self.told = True
             (h, w), (th, tw) = frame.shape[:2], self.hw
-            if h * w * 16 <= th * tw:
+            ch, cw = crop_box((h, w), self.hw, self.crop)[2:]
+            if ch * cw * 16 <= th * tw:
                 log.warning(
                     "%s: frames are only %dx%d; upscaled to %dx%d, which adds no detail", self.source, h, w, th, tw
                 )
+            elif (ch, cw) != (h, w):
+                log.info("%s: the centred %dx%d of the %dx%d frames, resized to %dx%d (--crop center)", self.source,
+                         ch, cw, h, w, th, tw)  # fmt: skip
             elif abs((h / w) / (th / tw) - 1) > 0.01:
-                log.info("%s: %dx%d frames resized to %dx%d change their aspect ratio", self.source, h, w, th, tw)
-        return resize(frame[None], self.hw)[0]
+                log.info("%s: %dx%d frames resized to %dx%d change their aspect ratio (--crop center keeps it)",
+                         self.source, h, w, th, tw)  # fmt: skip
+        return resize(frame[None], self.hw, self.crop)[0]
 
 
 def read_video(
@@ -151,6 +182,7 @@ def read_video(
     frames: int | None = None,
     start: int = 0,
     fps: float | None = None,
+    crop: str = "none",
 ) -> np.ndarray:
     """Read a video as uint8 ``(T, H, W, 3)``.
 
@@ -167,12 +199,14 @@ def read_video(
         fps: resample time to this frame rate, by timestamp (nearest frame), so variable
             frame rates come out even; ``None`` keeps every frame. Ignored for sources
             without timing (folders, images, ``.npy``).
+        crop: how frames of another aspect ratio than ``size`` get there (``CROPS``): ``"none"`` resizes
+            them (changing their aspect ratio), ``"center"`` cuts their centred window of ``size``'s aspect first.
 
     Returns:
         uint8 array ``(T, H, W, 3)``.
 
     Raises:
-        UsageError: ``size``, ``frames``, ``start`` or ``fps`` out of range.
+        UsageError: ``size``, ``frames``, ``start``, ``fps`` or ``crop`` out of range.
         VideoError: the source is missing, unreadable, or too short.
     """
     p = Path(path)
@@ -182,7 +216,7 @@ def read_video(
         raise UsageError(f"frames must be >= 1, got {frames}")
     if fps is not None and not 0 < fps < float("inf"):
         raise UsageError(f"fps must be a positive number, got {fps}")
-    resizer = _Resizer(_hw(size), p)
+    resizer = _Resizer(_hw(size), p, crop)
     if not p.exists():
         raise VideoError(f"{p}: no such file or folder")
     if p.is_dir():
@@ -208,8 +242,11 @@ def read_video(
     return np.stack(out)
 
 
-def read_still(path: str | os.PathLike, *, frame: int | None = None) -> np.ndarray:
-    """One still image as uint8 ``(1, H, W, 3)``: an image file, or frame ``frame`` of a video.
+def read_still(
+    path: str | os.PathLike, *, frame: int | None = None, size: Size = None, crop: str = "none"
+) -> np.ndarray:
+    """One still image as uint8 ``(1, H, W, 3)``: an image file, or frame ``frame`` of a video; ``size`` and
+    ``crop`` as in :func:`read_video`.
 
     A source with more than one frame and no ``frame`` is refused (``UsageError``) rather than cut to its first
     frame without a word.
@@ -217,8 +254,8 @@ def read_still(path: str | os.PathLike, *, frame: int | None = None) -> np.ndarr
     p = Path(path)
     if frame is not None:
         log.info("%s: using frame %d as the still", p, frame)
-        return read_video(p, frames=1, start=frame)
-    still = read_video(p, frames=1)
+        return read_video(p, frames=1, start=frame, size=size, crop=crop)
+    still = read_video(p, frames=1, size=size, crop=crop)
     if p.suffix.lower() not in IMAGE_EXTS:
         try:
             read_video(p, frames=1, start=1)

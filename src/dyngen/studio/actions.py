@@ -20,7 +20,7 @@ import torch
 
 import dyngen
 from dyngen.io.grid import side_by_side
-from dyngen.io.video import read_video, to_tensor, to_uint8, write_video
+from dyngen.io.video import CROPS, read_video, to_tensor, to_uint8, write_video
 from dyngen.presets import PRESETS, parse_overrides, resolve_config
 from dyngen.studio.jobs import Job
 from dyngen.studio.workspace import StudioError, Workspace, safe_name
@@ -132,15 +132,15 @@ def plan_train(p: Params, ws: Workspace, device: str) -> Plan:
     paths = [ws.resolve(c, under="uploads") for c in clips]
     preset = p.text("preset", "cpu-texture", choices=tuple(PRESETS))
     cfg, overrides = _training(p, preset, _size(p, PRESETS[preset]["data"]["size"]), p.integer("frames"))
-    out = _new_run(ws, p, paths[0].stem)
+    out, crop = _new_run(ws, p, paths[0].stem), p.text("crop", "none", choices=CROPS)
 
     def execute(job: Job) -> None:
         from dyngen.io.dataset import load_videos
 
-        videos, names = load_videos(paths, size=cfg.data["size"], frames=cfg.data["frames"])
+        videos, names = load_videos(paths, size=cfg.data["size"], frames=cfg.data["frames"], crop=crop)
         job.run = ws.rel(out)
         dyngen.train(out, videos, preset=preset, names=names, device=device, callback=job.on_epoch, stop=job.stop,
-                     **overrides)  # fmt: skip
+                     crop=crop, **overrides)  # fmt: skip
 
     title = f"train {out.name} on {', '.join(x.name for x in paths)} ({preset}, {cfg.train.epochs} epochs)"
     return title, execute, {"epochs": cfg.train.epochs, "run": ws.rel(out)}
@@ -224,11 +224,13 @@ def plan_recover(p: Params, ws: Workspace, device: str) -> Plan:
         raise StudioError(f"{mode}: draw the mask on the frame, or choose a mask file")
     first, last = p.integer("mask_from", 0, lo=0), p.integer("mask_to", cfg.data["frames"] - 1, lo=0)
     out = _new_run(ws, p, f"{clip.stem}-{mode}") if method == "dg" else None
+    crop = p.text("crop", "none", choices=CROPS)
 
     def execute(job: Job) -> None:
-        video = read_video(clip, size=cfg.data["size"], frames=cfg.data["frames"])
+        video = read_video(clip, size=cfg.data["size"], frames=cfg.data["frames"], crop=crop)
         t, h, w = video.shape[:3]
-        missing = (load_mask(mask_file, frames=t, size=(h, w)) if mask_file is not None
+        source = read_video(clip, frames=1).shape[1:3]
+        missing = (load_mask(mask_file, frames=t, size=(h, w), source_size=source, crop=crop) if mask_file is not None
                    else drawn_mask(p.raw["mask"], t, (h, w), first, last))  # fmt: skip
         if not missing.any():
             raise StudioError(f"{mode}: the mask hides no pixel; paint over what to {mode} on the frame")
@@ -270,10 +272,11 @@ def plan_animate(p: Params, ws: Workspace, device: str) -> Plan:
     still = p.path(ws, "still", "uploads")
     frames, seed = p.integer("frames", 60, hi=MAX_FRAMES), p.integer("seed", 0, lo=0)
     frame = p.integer("still_frame", 0, lo=0)  # a clip's frame to animate (its first, unless asked)
-    size = tuple(Run.open(run).read_config()["data"]["size"])
+    data = Run.open(run).read_config()["data"]
+    size, crop = tuple(data["size"]), data.get("crop", "none")  # the still is brought to size as the clips were
 
     def execute(job: Job) -> None:
-        stills = read_stills([str(still)], size, stretch=bool(p.raw.get("stretch")), frame=frame)
+        stills = read_stills([str(still)], size, crop=crop, frame=frame)
         result = dyngen.animate(run, stills, frames=frames, seed=seed, device=device)
         video = to_uint8(result.videos[0])
         _write_clip(ws, job, _job_folder(ws, job), "animated", side_by_side([stills[:1], video]), "still | animated")

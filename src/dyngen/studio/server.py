@@ -92,7 +92,7 @@ class Studio:
         clip = self.ws.resolve(query.get("clip"), under="uploads")
         index = _int(query.get("index", "0"), "index", lo=0)
         size = parse_size(query.get("size", "64"))
-        frame = read_video(clip, size=size, frames=1, start=index)[0]
+        frame = read_video(clip, size=size, frames=1, start=index, crop=query.get("crop", "none"))[0]
         buf = io.BytesIO()
         Image.fromarray(frame).save(buf, format="PNG")
         return buf.getvalue()

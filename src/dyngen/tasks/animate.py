@@ -35,8 +35,6 @@ from dyngen.runs.checkpoint import Trained
 from dyngen.tasks.appearance import require_appearance
 from dyngen.tasks.encode import encode
 
-ASPECT_TOLERANCE = 0.02  # relative difference of height/width ratios accepted as the same aspect
-
 
 @dataclass
 class Animation:
@@ -45,16 +43,6 @@ class Animation:
     videos: torch.Tensor  # (B, T, 3, H, W) in [-1, 1]; frame 0 is the still or its reconstruction
     latents: Encoded | None  # appearance (B, c), s0 (B, d), noise (B, 1, k); None when nothing was inferred
     first_frame_psnr: list[float]  # dB (peak-to-peak 2 on [-1, 1], i.e. 255 on 0..255); inf: the still itself
-
-
-def check_aspect(image_size: tuple[int, int], model_size: tuple[int, int], name: str = "the image") -> None:
-    """UsageError when an image's aspect ratio differs from the model's frames' (naming both)."""
-    (h, w), (mh, mw) = image_size, model_size
-    if abs((h / w) / (mh / mw) - 1) > ASPECT_TOLERANCE:
-        raise UsageError(
-            f"{name} is {w}x{h} (width x height, aspect {w / h:.2f}) but the model makes {mw}x{mh} frames "
-            f"(aspect {mw / mh:.2f}); crop it to the model's aspect ratio (or allow a stretch: --stretch)"
-        )
 
 
 def state_snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -100,9 +88,11 @@ def animate(
         raise UsageError(f"frames must be >= 1, got {frames}")
     x = as_frames(stills, ndim=4)
     mc = trained.model.config
-    check_aspect(tuple(x.shape[2:]), (mc.height, mc.width), "the still")
     if tuple(x.shape[2:]) != (mc.height, mc.width):
-        raise UsageError(f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}")
+        raise UsageError(
+            f"stills must be {mc.height}x{mc.width} (the model's size), got {tuple(x.shape[2:])}; read them with "
+            f"dyngen.read_video(path, size=({mc.height}, {mc.width}), crop='center' or 'none')"
+        )
     check_synthesis_memory(x.shape[0], frames, tuple(x.shape[1:]))  # before the inference, not after it
     model = trained.model
     snapshot = state_snapshot(model)

@@ -303,11 +303,11 @@ function loadMaskFrame() {
   const form = $("#recover-form");
   const clip = form.elements.clip.value;
   if (!clip) return;
-  const size = form.elements.size.value || "64";
-  const key = `${clip}|${size}`;
+  const size = form.elements.size.value || "64", crop = form.elements.crop.value;
+  const key = `${clip}|${size}|${crop}`;
   if (key !== mask.key) { mask.key = key; clearMask(); }
   const img = $("#mask-image");
-  const src = `/api/frame?clip=${encodeURIComponent(clip)}&size=${encodeURIComponent(size)}&index=${$("#mask-frame").value || 0}`;
+  const src = `/api/frame?clip=${encodeURIComponent(clip)}&size=${encodeURIComponent(size)}&crop=${crop}&index=${$("#mask-frame").value || 0}`;
   if (img.dataset.src !== src) { img.dataset.src = src; img.src = src; }
 }
 
@@ -352,6 +352,7 @@ function setupMask() {
   const form = $("#recover-form");
   form.elements.clip.addEventListener("change", () => { if (location.hash === "#recover") loadMaskFrame(); });
   form.elements.size.addEventListener("change", loadMaskFrame);
+  form.elements.crop.addEventListener("change", loadMaskFrame);  // the frame drawn on is cut as the clip will be
   form.elements.frames.addEventListener("change", () => { form.elements.mask_to.value = Math.max(0, form.elements.frames.value - 1); });
 }
 
