@@ -12,7 +12,7 @@ import torch
 from dyngen.cli import main
 from dyngen.cli.animate import read_stills
 from dyngen.errors import MaskError, UsageError
-from dyngen.io.masks import fit_mask, load_mask
+from dyngen.io.masks import fit_mask
 from dyngen.io.video import crop_box, read_video, resize
 from dyngen.runs.checkpoint import load_trained
 from dyngen.tasks.appearance import read_model_video
