@@ -34,6 +34,7 @@ def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
     from dyngen.io.grid import save_frame_grid
     from dyngen.io.mosaic import mosaic
+    from dyngen.io.resize import recorded_crop
     from dyngen.io.video import check_video_output, to_uint8, write_video, write_videos
     from dyngen.runs.checkpoint import load_trained
     from dyngen.tasks.animate import animate
@@ -42,7 +43,7 @@ def command(args: argparse.Namespace) -> int:
     check_video_output(args.out)  # before the inference, not after it
     trained = load_trained(args.run, resolve_device(args.device))
     mc = trained.model.config
-    crop = args.crop or trained.config["data"].get("crop", "none")  # by default as the training frames were
+    crop = args.crop or recorded_crop(trained.config)  # by default as the training frames were
     stills = read_stills(args.images, (mc.height, mc.width), crop=crop, frame=args.still_frame)
     with progress_bar(args.quiet, "animate") as bar:
         result = animate(trained, stills, frames=args.frames, seed=args.seed, config=cfg, noise=args.noise,
@@ -89,7 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=path,
                    help="output video (.mp4, .gif, .npy); several images: OUT_k.ext")  # fmt: skip
     p.add_argument("--fps", type=number(float, FRAME_RATE), default=25.0, help="frame rate of the written video")
-    add_crop_option(p, "as the run's training frames")
+    add_crop_option(p, default=None)
     deprecated(p, "--stretch", "--crop none", dest="crop", nargs=0, const="none")  # its meaning in 0.1
     add_noise_option(p)
     add_scale_options(p)

@@ -102,13 +102,15 @@ def add_scale_options(p: argparse.ArgumentParser) -> None:
                    help="how --scale enlarges: nearest (each pixel a KxK block) or bicubic (smooth)")  # fmt: skip
 
 
-def add_crop_option(p: argparse.ArgumentParser, default: str) -> None:
-    """``--crop none|center``: how frames of another aspect ratio than the model's are brought to its size."""
-    from dyngen.io.video import CROPS
+def add_crop_option(p: argparse.ArgumentParser, default: str | None = "none") -> None:
+    """``--crop none|center``: how frames of another aspect ratio than the model's are brought to its size
+    (``default`` None: as the run's training frames were)."""
+    from dyngen.io.resize import CROPS
 
-    p.add_argument("--crop", choices=CROPS, default=None,
+    shown = default or "as the run's training frames"
+    p.add_argument("--crop", choices=CROPS, default=default,
                    help="frames of another aspect ratio: none resizes them (the aspect changes; the paper's way), "
-                   f"center cuts their centred window of the model's aspect first (default: {default})")  # fmt: skip
+                   f"center cuts their centred window of the model's aspect first (default: {shown})")  # fmt: skip
 
 
 def scaling(args: argparse.Namespace) -> dict[str, Any]:

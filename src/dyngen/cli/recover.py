@@ -28,12 +28,12 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
     compare, default_run = _outputs(out)
     check_video_output(compare)
     run_dir = Path(args.run) if args.run else default_run
-    crop = args.crop or "none"
     video = read_video(args.video, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps,
-                       crop=crop)  # fmt: skip
-    source = read_video(args.video, frames=1).shape[1:3]  # a mask drawn on the source frames is cut like them
+                       crop=args.crop)  # fmt: skip
+    # a mask file drawn on the source frames is cut like them
+    source = read_video(args.video, frames=1).shape[1:3] if Path(args.mask).exists() else None
     missing = resolve_mask(args.mask, frames=video.shape[0], size=video.shape[1:3], seed=args.seed,
-                           start=None if args.fps else args.start, source_size=source, crop=crop)  # fmt: skip
+                           start=None if args.fps else args.start, source_size=source, crop=args.crop)  # fmt: skip
     epochs = cfg.train.epochs
     with graceful_stop() as stop, progress(epochs, 0, args.quiet or args.method != "dg", args.command) as cb:
         result = recover(

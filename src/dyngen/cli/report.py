@@ -11,15 +11,16 @@ from dyngen.cli.options import FRAME_INDEX, FRAMES, number, path
 def command(args: argparse.Namespace) -> int:
     from dyngen.device import resolve_device
     from dyngen.evaluation.table import format_table, json_safe
+    from dyngen.io.resize import recorded_crop
     from dyngen.io.video import read_video
     from dyngen.runs.directory import Run
     from dyngen.tasks.report import build_report
 
     against = None
     if args.against:
-        data = Run.open(args.run).read_config()["data"]
-        against = read_video(args.against, size=tuple(data["size"]), frames=args.against_frames,
-                             start=args.against_start, crop=data.get("crop", "none"))  # fmt: skip
+        config = Run.open(args.run).read_config()
+        against = read_video(args.against, size=tuple(config["data"]["size"]), frames=args.against_frames,
+                             start=args.against_start, crop=recorded_crop(config))  # fmt: skip
     report = build_report(
         args.run, args.out, against=against, lds=args.lds, frames=args.frames, seed=args.seed,
         device=resolve_device(args.device),

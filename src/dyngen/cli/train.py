@@ -40,7 +40,7 @@ def add_data_options(p: argparse.ArgumentParser, preset: dict[str, Any]) -> None
     g.add_argument("--start", type=number(int, FRAME_INDEX), default=0, help="first frame to use")
     g.add_argument("--fps", type=number(float, FRAME_RATE), default=None,
                    help="resample videos to this frame rate (default: keep)")  # fmt: skip
-    add_crop_option(g, "none")
+    add_crop_option(g)
 
 
 def add_train_options(p: argparse.ArgumentParser, *, default_preset: str = "cpu-texture") -> None:
@@ -69,7 +69,7 @@ def resolve(args: argparse.Namespace) -> Resolved:
 
 def data_info(args: argparse.Namespace) -> dict[str, Any]:
     """Where the training frames came from, as the run records it (later reads for the run crop alike)."""
-    return {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps, "crop": args.crop or "none"}
+    return {"paths": [str(v) for v in args.videos], "start": args.start, "fps": args.fps, "crop": args.crop}
 
 
 class StopRequest(threading.Event):
@@ -213,7 +213,7 @@ def lds_command(args: argparse.Namespace) -> int:
     size = data["size"] if args.size is None else args.size
     frames, names = load_videos(
         args.videos, size=size, frames=args.frames or data["frames"], start=args.start, fps=args.fps,
-        crop=args.crop or "none",
+        crop=args.crop,
     )  # fmt: skip
     trained = train_lds(args.out, torch.from_numpy(frames), names=names, state_dim=args.state_dim,
                         data_info=data_info(args))  # fmt: skip
@@ -253,7 +253,7 @@ def command(args: argparse.Namespace) -> int:
         Run.check_new(args.out)  # before the videos are decoded
         frames, names = load_videos(
             args.videos, size=cfg.data["size"], frames=cfg.data["frames"], start=args.start, fps=args.fps,
-            crop=args.crop or "none",
+            crop=args.crop,
         )  # fmt: skip
         trained = run_training(args, frames, names, data_info=data_info(args))
     summary = {"run": str(trained.run.path), **trained.run.read_summary()}

@@ -44,11 +44,10 @@ from dyngen.io.mask_patterns import (  # noqa: F401 - re-exported
     parse_mask_spec,
     salt_and_pepper,
 )
-from dyngen.io.video import IMAGE_EXTS, crop_box, read_video, write_video
+from dyngen.io.resize import aspect_differs, crop_box
+from dyngen.io.video import IMAGE_EXTS, read_video, write_video
 
 log = logging.getLogger(__name__)
-
-ASPECT_TOLERANCE = 0.01
 
 
 # ----------------------------------------------------------------------------- reading
@@ -220,16 +219,12 @@ def fit_mask(
             f"the mask has {t0} frames (shape {tuple(missing.shape)}) but the video has {frames} "
             f"(shape {want}); make a mask with {frames} frames or read that many video frames"
         )
-
-    def off(a: float, b: float) -> bool:
-        return abs(a / b - 1) > ASPECT_TOLERANCE
-
-    as_source = source_size is not None and not off(h0 / w0, source_size[0] / source_size[1])
-    if as_source and off(h0 / w0, h / w):  # drawn on the source frames: cut (or stretched) as they were
+    as_source = source_size is not None and not aspect_differs(h0 / w0, source_size[0] / source_size[1])
+    if as_source and aspect_differs(h0 / w0, h / w):  # drawn on the source frames: cut (or stretched) as they were
         top, left, h0, w0 = crop_box((h0, w0), (h, w), crop)
         missing = missing[:, top : top + h0, left : left + w0]
     if (h0, w0) != (h, w):
-        if off(h0 / w0, h / w) and not as_source:
+        if aspect_differs(h0 / w0, h / w) and not as_source:
             raise MaskError(
                 f"the mask's frames are {h0}x{w0} (shape {tuple(missing.shape)}) but the video's are {h}x{w} "
                 f"(shape {want}), a different aspect ratio; resize the mask or read the video at {h0}x{w0}"

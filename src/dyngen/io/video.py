@@ -42,25 +42,11 @@ import torch.nn.functional as F
 from dyngen.errors import UsageError, VideoError
 from dyngen.io.atomic import atomic_path, check_writable, make_folder
 from dyngen.io.decode import IMAGE_EXTS, decode_video, read_folder, read_image, read_npy, too_few
+from dyngen.io.resize import CROPS, Resizer, Size, check_crop, crop_box, hw_of, resize  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 VIDEO_WRITE_EXTS = (".mp4", ".gif", ".webp", ".npy")
 SCALE_FILTERS = ("nearest", "bicubic")  # how --scale enlarges the frames of .mp4, .gif and PNG outputs
-# how frames of another aspect ratio than the asked size get there: ``none`` resizes them (the paper's way: its
-# 352x288 and 1280x720 clips were squashed to squares, and its masks were drawn on those), ``center`` first cuts
-# the largest centred window of the asked aspect ratio
-CROPS = ("none", "center")
-
-Size = int | tuple[int, int] | None
-
-
-def _hw(size: Size) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    h, w = (size, size) if isinstance(size, (int, np.integer)) else (size[0], size[1])
-    if int(h) < 1 or int(w) < 1:
-        raise UsageError(f"size must be positive, got {size}")
-    return (int(h), int(w))
 
 
 def to_tensor(frames: np.ndarray) -> torch.Tensor:
@@ -113,68 +99,6 @@ def to_uint8(frames: torch.Tensor) -> np.ndarray:
     return x.to(torch.uint8).movedim(-3, -1).numpy()
 
 
-def check_crop(crop: str) -> str:
-    if crop not in CROPS:
-        raise UsageError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
-    return crop
-
-
-def crop_box(hw: tuple[int, int], target: tuple[int, int], crop: str) -> tuple[int, int, int, int]:
-    """``(top, left, height, width)`` of the part of an ``hw`` frame that is resized to ``target`` (see ``CROPS``)."""
-    check_crop(crop)
-    (h, w), (th, tw) = hw, target
-    if crop == "none" or abs((h / w) / (th / tw) - 1) <= 0.01:
-        return 0, 0, h, w
-    ch, cw = (h, max(1, round(h * tw / th))) if w * th > h * tw else (max(1, round(w * th / tw)), w)
-    return (h - ch) // 2, (w - cw) // 2, ch, cw
-
-
-def resize(frames: np.ndarray, size: Size, crop: str = "none") -> np.ndarray:
-    """Resize uint8 ``(T, H, W, 3)`` frames to ``size`` with antialiased bilinear filtering, after cutting the
-    centred window of that aspect ratio with ``crop="center"``."""
-    hw = _hw(size)
-    if hw is None:
-        return frames
-    top, left, ch, cw = crop_box(frames.shape[1:3], hw, crop)
-    frames = frames[:, top : top + ch, left : left + cw]
-    if frames.shape[1:3] == hw:
-        return frames
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    out = []
-    for chunk in x.split(64):  # bounded memory for long, large videos
-        out.append(F.interpolate(chunk, size=hw, mode="bilinear", antialias=True, align_corners=False))
-    y = torch.cat(out).round().clamp(0, 255).to(torch.uint8)
-    return y.permute(0, 2, 3, 1).contiguous().numpy()
-
-
-class _Resizer:
-    """Resizes frames one at a time as they are read, so a long or huge source never sits in memory at
-    full size; says once when the frames are upscaled a lot, change aspect ratio or are cropped."""
-
-    def __init__(self, hw: tuple[int, int] | None, source: Path, crop: str = "none") -> None:
-        check_crop(crop)
-        self.hw, self.source, self.crop, self.told = hw, source, crop, False
-
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        if self.hw is None:
-            return frame
-        if not self.told:
-            self.told = True
-            (h, w), (th, tw) = frame.shape[:2], self.hw
-            ch, cw = crop_box((h, w), self.hw, self.crop)[2:]
-            if ch * cw * 16 <= th * tw:
-                log.warning(
-                    "%s: frames are only %dx%d; upscaled to %dx%d, which adds no detail", self.source, h, w, th, tw
-                )
-            elif (ch, cw) != (h, w):
-                log.info("%s: the centred %dx%d of the %dx%d frames, resized to %dx%d (--crop center)", self.source,
-                         ch, cw, h, w, th, tw)  # fmt: skip
-            elif abs((h / w) / (th / tw) - 1) > 0.01:
-                log.info("%s: %dx%d frames resized to %dx%d change their aspect ratio (--crop center keeps it)",
-                         self.source, h, w, th, tw)  # fmt: skip
-        return resize(frame[None], self.hw, self.crop)[0]
-
-
 def read_video(
     path: str | os.PathLike,
     *,
@@ -216,7 +140,7 @@ def read_video(
         raise UsageError(f"frames must be >= 1, got {frames}")
     if fps is not None and not 0 < fps < float("inf"):
         raise UsageError(f"fps must be a positive number, got {fps}")
-    resizer = _Resizer(_hw(size), p, crop)
+    resizer = Resizer(hw_of(size), p, crop)
     if not p.exists():
         raise VideoError(f"{p}: no such file or folder")
     if p.is_dir():

@@ -20,6 +20,7 @@ import torch
 
 import dyngen
 from dyngen.io.grid import side_by_side
+from dyngen.io.resize import recorded_crop
 from dyngen.io.video import CROPS, read_video, to_tensor, to_uint8, write_video
 from dyngen.presets import PRESETS, parse_overrides, resolve_config
 from dyngen.studio.jobs import Job
@@ -190,7 +191,7 @@ def drawn_mask(data_url: Any, frames: int, size: tuple[int, int], first: int, la
     missing when the brush touched any part of it, so a thin stroke is never lost between pixel centres."""
     from PIL import Image
 
-    from dyngen.io.masks import ASPECT_TOLERANCE
+    from dyngen.io.resize import aspect_differs
 
     if not isinstance(data_url, str) or not data_url.startswith("data:image/png;base64,"):
         raise StudioError("recover: the drawn mask must be a PNG data URL")
@@ -202,7 +203,7 @@ def drawn_mask(data_url: Any, frames: int, size: tuple[int, int], first: int, la
     if not 0 <= first <= last < frames:
         raise StudioError(f"recover: the mask's frames must satisfy 0 <= from <= to < {frames}, got {first}..{last}")
     (h, w), (ph, pw) = size, painted.shape
-    if abs((ph / pw) / (h / w) - 1) > ASPECT_TOLERANCE:
+    if aspect_differs(ph / pw, h / w):
         raise StudioError(f"recover: the drawing is {ph}x{pw}, the frames {h}x{w}: another aspect ratio")
     covered = torch.nn.functional.adaptive_max_pool2d(torch.from_numpy(painted)[None].float(), (h, w))[0] > 0
     missing = torch.zeros(frames, h, w, dtype=torch.bool)
@@ -229,7 +230,7 @@ def plan_recover(p: Params, ws: Workspace, device: str) -> Plan:
     def execute(job: Job) -> None:
         video = read_video(clip, size=cfg.data["size"], frames=cfg.data["frames"], crop=crop)
         t, h, w = video.shape[:3]
-        source = read_video(clip, frames=1).shape[1:3]
+        source = read_video(clip, frames=1).shape[1:3] if mask_file is not None else None  # a file may be drawn on it
         missing = (load_mask(mask_file, frames=t, size=(h, w), source_size=source, crop=crop) if mask_file is not None
                    else drawn_mask(p.raw["mask"], t, (h, w), first, last))  # fmt: skip
         if not missing.any():
@@ -272,8 +273,8 @@ def plan_animate(p: Params, ws: Workspace, device: str) -> Plan:
     still = p.path(ws, "still", "uploads")
     frames, seed = p.integer("frames", 60, hi=MAX_FRAMES), p.integer("seed", 0, lo=0)
     frame = p.integer("still_frame", 0, lo=0)  # a clip's frame to animate (its first, unless asked)
-    data = Run.open(run).read_config()["data"]
-    size, crop = tuple(data["size"]), data.get("crop", "none")  # the still is brought to size as the clips were
+    config = Run.open(run).read_config()
+    size, crop = tuple(config["data"]["size"]), recorded_crop(config)  # the still is brought to size as the clips were
 
     def execute(job: Job) -> None:
         stills = read_stills([str(still)], size, crop=crop, frame=frame)

@@ -106,12 +106,13 @@ def read_source(
 def read_model_video(trained: Trained, path: str | Path, frames: int | None = None) -> np.ndarray:
     """A video file at the model's frame size, uint8 ``(T, H, W, 3)``: ``frames`` or the training length at most;
     another aspect ratio is brought to that size as the training frames were (the run's ``crop``)."""
+    from dyngen.io.resize import recorded_crop
     from dyngen.io.video import read_video
 
     if frames is not None and frames < 1:
         raise UsageError(f"frames must be >= 1, got {frames}")
     cfg = trained.model.config
-    video = read_video(path, size=(cfg.height, cfg.width), crop=trained.config["data"].get("crop", "none"))
+    video = read_video(path, size=(cfg.height, cfg.width), crop=recorded_crop(trained.config))
     return video[: frames or int(trained.config["data"]["frames"])]
 
 
