@@ -12,6 +12,7 @@ animate it for ``--length`` frames, and measure against the training frames:
 
     python benchmarks/animation.py                       # every texture clip, 300 epochs each
     python benchmarks/animation.py --clips fire --epochs 50
+    python benchmarks/animation.py --set warp_input=frame   # a model or training setting of the runs
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from harness import DATA, Results, train_or_reuse
 from dyngen.evaluation.metrics import appearance_distance, motion_energy
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.video import read_video, to_tensor, to_uint8
+from dyngen.presets import parse_overrides
 from dyngen.tasks.animate import animate
 
 
@@ -38,6 +40,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--minutes", type=float, default=None, help="training budget per clip")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="animation seeds")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/animation")
     args = ap.parse_args()
@@ -51,8 +54,9 @@ def main() -> None:
         frames = read_video(clip, size=args.size, frames=args.frames)
         still = read_video(clip, size=args.size, frames=1, start=args.still)
         trained = train_or_reuse(out / "runs" / clip.stem, frames[None], [clip.stem], preset="cpu-texture",
-                                 overrides={"emission": "warp"}, epochs=args.epochs, minutes=args.minutes,
-                                 device=args.device, info={"benchmark": "animation"}, log_every=50)  # fmt: skip
+                                 overrides={"emission": "warp", **parse_overrides(args.set)}, epochs=args.epochs,
+                                 minutes=args.minutes, device=args.device, info={"benchmark": "animation"},
+                                 log_every=50)  # fmt: skip
         observed = to_tensor(frames)
         quarter = args.length // 4
         for seed in args.seeds:

@@ -13,6 +13,7 @@ pixels, 0-255), hidden PSNR and wall time, and saves comparison grids.
     python benchmarks/recovery.py --methods interp lds  # baselines only (fast)
     python benchmarks/recovery.py --size 150 --preset paper-recovery --device cuda   # the paper's setting
     python benchmarks/recovery.py --methods warp interp                 # the warping emission (dg --emission warp)
+    python benchmarks/recovery.py --methods warp --set warp_input=trackable   # a model or training setting
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dyngen.evaluation.recovery import hidden_metrics
 from dyngen.io.grid import save_frame_grid
 from dyngen.io.masks import load_mask, occluded_view
 from dyngen.io.video import read_video, to_tensor, to_uint8
-from dyngen.presets import resolve_config
+from dyngen.presets import parse_overrides, resolve_config
 from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, MODELS, RESIDUALS, recover
 
 
@@ -59,13 +60,14 @@ def main() -> None:
     ap.add_argument("--residual", default="none", choices=RESIDUALS, help="dg/lds: correct G by this fill of x - G")
     ap.add_argument("--hidden-frames", default="chain", choices=HIDDEN_FRAMES, help="dg: states of hidden frames")
     ap.add_argument("--both-ways", action="store_true", help="dg/warp: learn forwards and backwards, blend the fills")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/recovery")
     args = ap.parse_args()
     if not DATA.is_dir():
         raise SystemExit(f"the reproduction clips are not at {DATA}")
     out = Path(args.out)
-    overrides = {"epochs": args.epochs} if args.epochs else {}
+    overrides = {**({"epochs": args.epochs} if args.epochs else {}), **parse_overrides(args.set)}
     cfg = resolve_config(args.preset, size=args.size, frames=args.frames, overrides=overrides)
     results = Results(out / "results.jsonl")
     for name, clip, mask_path in cases(args.all_masks):

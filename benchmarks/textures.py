@@ -10,6 +10,7 @@ clip (``dyngen report``: frame grids, motion over time, metric table) and all fi
     python benchmarks/textures.py --samples 5                    # every clip, 800 epochs each (about 25 minutes each)
     python benchmarks/textures.py --clips fire --minutes 0.5     # a quick check
     python benchmarks/textures.py --preset cpu --minutes 10      # the README's table before cpu-texture
+    python benchmarks/textures.py --warp --set warp_input=trackable   # and the warping emission beside dg
 
 A run directory that already holds a finished run of the same recipe is reused, one stopped short of its
 budget is continued, and one of another recipe is refused (``harness.train_or_reuse``).
@@ -28,7 +29,9 @@ from harness import DATA, NO_LIMIT, train_or_reuse
 
 from dyngen.evaluation import evaluate
 from dyngen.evaluation.table import format_value, json_safe
+from dyngen.io.grid import save_frame_grid
 from dyngen.io.video import read_video, to_uint8
+from dyngen.presets import parse_overrides
 from dyngen.runs.checkpoint import load
 from dyngen.runs.directory import SUMMARY
 from dyngen.runs.lds import load_lds, train_lds
@@ -76,12 +79,26 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
         table[f"lds d={d}"] = evaluate(synth, observed, seed=args.seed)
     seconds = {"dg": dg["train_seconds"], **{f"lds d={d}": s["train_seconds"] for d, s in lds.items()}}
     extra = {"dg": {"epochs": dg["epochs"], "psnr": dg["psnr"]}}
+    runs = {"dg": load(root / "dg", args.device), f"lds d={first}": load_lds(lds_runs[first])}
+    if args.warp:  # the warping emission, trained and scored as dg is
+        runs["warp"] = train_or_reuse(root / "warp", frames, [name], preset=args.preset,
+                                      overrides={"emission": "warp", **parse_overrides(args.set)},
+                                      epochs=NO_LIMIT if args.minutes else None, minutes=args.minutes, seed=args.seed,
+                                      device=args.device, info={"benchmark": "textures"})  # fmt: skip
+        summary = runs["warp"].run.read_summary()
+        videos = {m: to_uint8(synthesize_run(runs[m], frames=length, seed=args.seed)[0]) for m in ("dg", "warp")}
+        table["warp"] = evaluate(videos["warp"], observed, seed=args.seed)
+        seconds["warp"] = summary["train_seconds"]
+        extra["warp"] = {"epochs": summary["epochs"], "psnr": summary["psnr"]}
+        quarter = length // 4
+        save_frame_grid(root / "dg_warp.png", [observed, *(v[-quarter:] for v in videos.values())],
+                        labels=["clip", *(f"{m}, last quarter" for m in videos)],
+                        title=f"{name}: {length} frames synthesized")  # fmt: skip
     extra.update({f"lds d={d}": {"spectral_radius": s["spectral_radius"], "psnr": s["psnr"]} for d, s in lds.items()})
     for ref in ("observed vs itself", "static"):
         table[ref] = report.table[ref]
-    extra["dg"]["dynamics_seeds"] = [table["dg"]["dynamics_distance"]]
-    extra[f"lds d={first}"]["dynamics_seeds"] = [table[f"lds d={first}"]["dynamics_distance"]]
-    runs = {"dg": load(root / "dg", args.device), f"lds d={first}": load_lds(lds_runs[first])}
+    for model in runs:
+        extra[model]["dynamics_seeds"] = [table[model]["dynamics_distance"]]
     for seed in range(args.seed + 1, args.seed + args.samples):  # more samples: the spread of one synthesis
         for model, run in runs.items():
             synth = to_uint8(synthesize_run(run, frames=length, seed=seed)[0])
@@ -125,6 +142,8 @@ def main() -> None:
     ap.add_argument("--synth-frames", type=int, default=480, help="frames to synthesize (8x the training length)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--samples", type=int, default=1, help="syntheses per model (seeds seed..): dynamics per seed")
+    ap.add_argument("--warp", action="store_true", help="also the warping emission (--emission warp), scored as dg")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a setting of the warp run")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     data = Path(args.data)

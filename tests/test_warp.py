@@ -77,14 +77,15 @@ def test_a_translating_pattern_is_reproduced_better_than_by_the_dcgan_emission(t
     assert psnr["warp"] > 40 and psnr["warp"] > psnr["dcgan"] + 4, psnr
 
 
-def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path):
+@pytest.mark.parametrize("warp_input", ["frame", "trackable", "first"])
+def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path, warp_input):
     clip = translating()
     missing = torch.zeros(12, 16, 16, dtype=torch.bool)
     missing[:, 3:9, 5:11] = True
     missing[4] = True  # and a whole frame
     other = clip.copy()
     other[missing.numpy()] = 255 - other[missing.numpy()]  # the hidden pixels changed
-    mc, tc = configs()
+    mc, tc = configs(warp_input=warp_input)
     a = recover(clip, missing, run_dir=tmp_path / "a", model_config=mc, train_config=tc, device="cpu")
     b = recover(other, missing, run_dir=tmp_path / "b", model_config=mc, train_config=tc, device="cpu")
     assert torch.equal(a.recovered[:, :, 0, 0], b.recovered[:, :, 0, 0])
@@ -95,8 +96,9 @@ def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path):
     assert np.array_equal(to_uint8(a.recovered)[seen], clip[seen])
 
 
-def test_resume_of_a_warp_run_is_bit_identical(tmp_path, clip):
-    mc, tc = configs()
+@pytest.mark.parametrize("warp_input", ["frame", "trackable", "first"])
+def test_resume_of_a_warp_run_is_bit_identical(tmp_path, clip, warp_input):
+    mc, tc = configs(warp_input=warp_input)
     whole = train(tmp_path / "a", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
     short = TrainConfig(**{**tc.to_dict(), "epochs": 2})
     train(tmp_path / "b", clip[None], names=["c"], model_config=mc, train_config=short, device="cpu")
@@ -189,15 +191,79 @@ def test_recover_both_ways_keeps_the_observed_pixels(tmp_path):
     assert not torch.equal(one_way.recovered, res.recovered)  # the backward fill did change the hidden frames
 
 
+@pytest.mark.parametrize("warp_input", ["frame", "trackable"])
 @pytest.mark.parametrize("with_previous", [False, True])
-def test_complete_data_warps_in_one_batch_what_the_frame_by_frame_chain_warps(with_previous):
+def test_complete_data_warps_in_one_batch_what_the_frame_by_frame_chain_warps(with_previous, warp_input):
     torch.manual_seed(0)
-    model = DynamicGenerator(configs()[0])
+    model = DynamicGenerator(configs(warp_input=warp_input)[0])
     for p in model.parameters():
         p.data.normal_(0, 0.1)
     states, observed = torch.randn(2, 7, 4), torch.rand(2, 7, 3, 16, 16) * 2 - 1
     previous = torch.rand(2, 3, 16, 16) if with_previous else None
     batched = model.generator.decompose(states, None, previous, observed)
     chain = model.generator.decompose(states, None, previous, observed, torch.ones(2, 7, 1, 16, 16))
-    for k in ("frames", "warped", "previous", "residual"):
+    for k in ("frames", "warped", "previous", "residual", "carry"):
         assert torch.allclose(batched[k], chain[k], atol=1e-6), k
+
+
+def random_warp_model(**model) -> DynamicGenerator:
+    torch.manual_seed(0)
+    m = DynamicGenerator(configs(**model)[0]).eval()
+    for p in m.parameters():
+        p.data.normal_(0, 0.1)
+    return m
+
+
+def test_a_trackable_chain_does_not_carry_its_residuals():
+    """With no displacement, the frame chain adds up its residuals; the trackable one adds each to the first
+    frame alone (x_t = x_1 + r_t), which is what keeps a long synthesis from drifting."""
+    states = torch.randn(1, 6, 4)
+    first = torch.rand(1, 3, 16, 16) * 0.2
+    parts = {}
+    for mode in ("frame", "trackable"):
+        model = random_warp_model(warp_input=mode)
+        model.generator.first_image.data.copy_(first)
+        model.generator.max_displacement = 1e-12  # no displacement: the warp is the identity
+        parts[mode] = model.generator.decompose(states)
+    r = parts["frame"]["residual"][0]
+    assert torch.allclose(parts["trackable"]["residual"][0], r)  # the same weights and states
+    sums = first[0] + torch.cat([torch.zeros_like(r[:1]), r[1:]]).cumsum(0)
+    assert torch.allclose(parts["frame"]["warped"][0, 1:], sums[:-1].clamp(-1, 1), atol=1e-5)  # carried on
+    assert torch.allclose(parts["trackable"]["warped"][0], first.expand(6, -1, -1, -1), atol=1e-5)  # not carried
+    assert torch.allclose(parts["trackable"]["frames"][0, 1:], (first + r[1:]).clamp(-1, 1), atol=1e-5)
+
+
+@pytest.mark.parametrize("warp_input", ["frame", "trackable", "first"])
+@pytest.mark.parametrize("observed", [False, True])
+def test_rendering_in_two_stretches_with_the_carry_is_rendering_at_once(warp_input, observed):
+    model = random_warp_model(warp_input=warp_input)
+    states = torch.randn(2, 9, 4)
+    x = torch.rand(2, 9, 3, 16, 16) * 2 - 1 if observed else None
+    seen = (torch.rand(2, 9, 1, 16, 16) > 0.3).float() if observed else None
+    whole, end = model.render_and_carry(states, None, None, x, seen)
+    cut = lambda v, a, b: None if v is None else v[:, a:b]  # noqa: E731
+    head, carry = model.render_and_carry(states[:, :4], None, None, cut(x, 0, 4), cut(seen, 0, 4))
+    tail, end2 = model.render_and_carry(states[:, 4:], None, carry, cut(x, 4, 9), cut(seen, 4, 9))
+    assert torch.allclose(torch.cat([head, tail], 1), whole, atol=1e-6)
+    assert torch.allclose(end, end2, atol=1e-6)
+    if warp_input == "trackable" and observed:  # the carry: the last frame less its residual, seen or rendered
+        r = model.generator.motion_maps(states[:, -1:])[1][:, 0]
+        assert torch.allclose(end, torch.where(seen[:, -1] > 0, x[:, -1], whole[:, -1]) - r, atol=1e-5)
+
+
+def test_a_free_trackable_chain_samples_its_first_image_once():
+    """Four warps of half a pixel are one shift of two pixels, exactly (the image sampled once, not blurred)."""
+    model = random_warp_model(warp_input="trackable")
+    g = model.generator
+    half = torch.zeros(1, 5, 2, 16, 16)
+    half[:, :, 0] = 0.5  # x displacement of half a pixel, in every frame
+    g.motion_maps = lambda states, appearance=None: (
+        half[:, : states.shape[1]],
+        torch.zeros(1, states.shape[1], 3, 16, 16),
+    )
+    still = torch.rand(1, 3, 16, 16) * 2 - 1
+    parts = g.decompose(torch.zeros(1, 4, 4), previous=still)
+    assert torch.allclose(parts["warped"][0, 3, :, :, :-2], still[0, :, :, 2:], atol=1e-5)  # moved two pixels left
+    _, carry = g.render_and_carry(torch.zeros(1, 2, 4), previous=still)
+    one = torch.stack([torch.ones(16, 16), torch.zeros(16, 16)])[None]  # the displacement since: (1, 0) pixels
+    assert carry.shape == (1, 5, 16, 16) and torch.allclose(carry[:, 3:], one) and torch.equal(carry[:, :3], still)

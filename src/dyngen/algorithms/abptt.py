@@ -157,8 +157,7 @@ def window_step(
         states = model.transition.rollout(z.get("s0", s_prev), z["noise"])
         last = None
         if model.generator.uses_previous:  # the frame the next window follows: the observed one where it is seen
-            rendered = model.render(states, z.get("appearance"), previous, x, observed)[:, -1]
-            last = model.generator.follow(rendered, x[:, -1], None if observed is None else observed[:, -1])
+            last = model.render_and_carry(states, z.get("appearance"), previous, x, observed)[1]
     return z, (states[:, -1], last), err
 
 

@@ -13,8 +13,9 @@ asked to render, through ``DynamicGenerator.render``):
    that was drawn, spread over all N steps rather than squeezed into the last ones.
 3. **Render** s_{t0+1..t0+N}. As s_{t0+N} = s_t0, the step from the last frame to the first is the step from
    x_t0 to x_{t0+1} of the chain itself: played in a loop, the frames form a cycle with no jump. An emission that
-   reads the previous frame (``uses_previous``) renders the stretch again with its own last frame as the frame
-   before the first (``PASSES`` times), so the step from the last frame to the first is one it makes itself.
+   reads the previous frame (``uses_previous``) renders the stretch again with what its last frame carries on as
+   the frame before the first (``PASSES`` times), so the step from the last frame to the first is one it makes
+   itself (with ``warp_input="first"`` the carry is the first frame itself: the loop closes at once).
    That closes the frames where the emission forgets its past (a fixed point of rendering in a circle); one
    that carries the previous frame on and adds to it (the warping emission, ``x_t = W(x_{t-1}, d_t) + r_t``)
    can keep changing round after round, and such a loop is reported open (``frame_gap``).
@@ -205,10 +206,10 @@ def synthesize_loop(
                          tolerance=TOLERANCE * float(step.min()))  # fmt: skip
         states = model.transition.rollout(start, innovations.transform(segment, scale=noise_scale))
         gap = (states[:, -1] - start).norm(dim=-1) / step
-        video = render_chunked(model, states, a)
+        video, previous = render_chunked(model, states, a, carry=True)
         drift = torch.zeros(num, device=device)
         for _ in range(PASSES if model.generator.uses_previous else 0):
-            before, video = video, render_chunked(model, states, a, video[:, -1])
+            before, (video, previous) = video, render_chunked(model, states, a, previous, carry=True)
             drift = (video - before).abs().mean(dim=(1, 2, 3, 4))
         frame_gap = drift / cyclic_steps(video).median(dim=1).values.clamp(min=1e-12)
         closed = (gap <= OPEN) & (frame_gap <= OPEN)

@@ -27,16 +27,17 @@ def render_chunked(
     previous: torch.Tensor | None = None,
     *,
     chunk: int = 256,
-) -> torch.Tensor:
-    """``render`` in time chunks of ``chunk`` frames: ``(B, T, d) -> (B, T, 3, H, W)``, written into one tensor."""
+    carry: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
+    """``render`` in time chunks of ``chunk`` frames: ``(B, T, d) -> (B, T, 3, H, W)``, written into one tensor;
+    with ``carry``, also the ``previous`` of the frame after them (``DynamicGenerator.render_and_carry``)."""
     out = None
     for t0 in range(0, states.shape[1], chunk):
-        frames = model.render(states[:, t0 : t0 + chunk], appearance, previous)
+        frames, previous = model.render_and_carry(states[:, t0 : t0 + chunk], appearance, previous)
         if out is None:
             out = frames.new_empty((states.shape[0], states.shape[1], *frames.shape[2:]))
         out[:, t0 : t0 + chunk] = frames
-        previous = frames[:, -1]
-    return out
+    return (out, previous) if carry else out
 
 
 def standard_normal(generator: torch.Generator | None, *shape: int, device: torch.device) -> torch.Tensor:

@@ -27,11 +27,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from dyngen.config import NONNEGATIVE, POSITIVE, POSITIVE_INT, WIDTH, DictConfig, Range, option
+from dyngen.config import NONNEGATIVE, POSITIVE_INT, WIDTH, DictConfig, Range, option
 from dyngen.models.emission import EMISSIONS, Emission, emission_class
 from dyngen.models.frame_generator import NORMS, check_size  # importing it registers the "dcgan" emission
 from dyngen.models.transition import ACTIVATIONS, TRANSITIONS, Transition
-from dyngen.models.warp import WarpEmission  # noqa: F401 - registers the "warp" emission
+from dyngen.models.warp import WARP_INPUTS  # importing it registers the "warp" emission
 
 
 @dataclass
@@ -65,9 +65,14 @@ class ModelConfig(DictConfig):
     )
     max_channels: int = option(512, "generator width cap (paper: 512)", range=WIDTH, flag="--max-width")
     norm: str = option("batch", "the generator's normalisation: batch, group or none", choices=NORMS)
+    warp_input: str = option(
+        "frame", "warp: what the state moves, the previous frame (frame) or its trackable part, the frame less its "
+        "residual (trackable: residuals do not carry over)", choices=WARP_INPUTS, group="warp emission",
+    )  # fmt: skip
     max_displacement: float = option(
-        2.0, "warp: the largest displacement per frame, in pixels", range=POSITIVE, group="warp emission"
-    )
+        0.0, "warp: the largest displacement per frame, in pixels (0: 2 for every 64 pixels of the frame's larger "
+        "side, the same share of the frame at every size)", range=NONNEGATIVE, group="warp emission",
+    )  # fmt: skip
     residual_penalty: float = option(
         0.1, "warp: weight of the residual images' squared norm against the reconstruction error",
         range=NONNEGATIVE, group="warp emission",
@@ -120,6 +125,18 @@ class DynamicGenerator(nn.Module):
         (the frame before the first state, for emissions that read it), and where the frames are observed
         ``observed (B, T, 3, H, W)`` with ``visible (B, T, 1, H, W)`` -> ``(B, T, 3, H, W)``."""
         return self.generator(states, appearance, previous, observed, visible)
+
+    def render_and_carry(
+        self,
+        states: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``render``, and the ``previous`` of the stretch of time after these states (``Emission.render_and_carry``;
+        None for an emission that does not read it)."""
+        return self.generator.render_and_carry(states, appearance, previous, observed, visible)
 
     def forward(
         self,

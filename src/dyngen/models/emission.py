@@ -79,6 +79,22 @@ class Emission(nn.Module):
         in the energy and the learning loss), or None when it has none."""
         return self(states, appearance, previous, observed, visible), None
 
+    def render_and_carry(
+        self,
+        states: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        previous: torch.Tensor | None = None,
+        observed: torch.Tensor | None = None,
+        visible: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The frames and what the next stretch of time reads as its ``previous`` (None unless ``uses_previous``):
+        by default the last frame as ``follow`` sees it."""
+        frames = self(states, appearance, previous, observed, visible)
+        if not self.uses_previous:
+            return frames, None
+        last = None if observed is None else observed[:, -1]
+        return frames, self.follow(frames[:, -1], last, None if visible is None else visible[:, -1])
+
     def initialise(self, frames: torch.Tensor, visible: torch.Tensor | None = None) -> None:
         """Set data-dependent starting weights from the first training video, ``frames (T, 3, H, W)`` with
         ``visible (T, 1, H, W)`` (None: all seen); called once, before training starts. Default: nothing."""

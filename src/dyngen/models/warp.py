@@ -28,6 +28,14 @@ from torch import nn
 from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
+WARP_INPUTS = ("frame", "trackable", "first")
+
+
+def scaled_displacement(h: int, w: int) -> float:
+    """The default largest displacement per frame: 2 pixels for every 64 of the frame's larger side (fountain
+    moves up to 2 pixels per frame at 64x64 and 5 at 150x150, the 90th percentile of block matches)."""
+    return 2.0 * max(h, w) / 64
+
 
 def warp(image: torch.Tensor, flow: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """``W(image, flow)``: ``image (N, C, H, W)`` sampled at ``u + flow(u)`` (``flow (N, 2, H, W)`` in pixels, x then
@@ -53,6 +61,11 @@ class WarpEmission(Emission):
         base_channels, max_channels, norm: the decoders' widths and normalisation (as the DCGAN emission's).
         max_displacement: D_max, the largest displacement per frame, in pixels.
         residual_penalty: lambda, the weight of ``sum ||r_t||^2`` against the squared reconstruction error.
+        warp_input: what is warped, ``"frame"``: ``p_{t-1}`` (the previous frame), or ``"trackable"``:
+            ``p_{t-1} - r_{t-1}``, its trackable part (a video's first frame is all trackable), so that a residual
+            explains the change of its own frame only and is not carried on; or ``"first"``: the video's first
+            frame (the still, in animation), moved by a displacement from it, so nothing is carried from frame to
+            frame (``x_t = W(x_1, d_t) + r_t``: stationary).
     """
 
     uses_previous = True
@@ -68,8 +81,12 @@ class WarpEmission(Emission):
         norm: str = "batch",
         max_displacement: float = 2.0,
         residual_penalty: float = 0.1,
+        warp_input: str = "frame",
     ) -> None:
         super().__init__()
+        if warp_input not in WARP_INPUTS:
+            raise ValueError(f"warp_input must be one of {WARP_INPUTS}, got {warp_input!r}")
+        self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
@@ -91,8 +108,9 @@ class WarpEmission(Emission):
             base_channels=config.base_channels,
             max_channels=config.max_channels,
             norm=config.norm,
-            max_displacement=config.max_displacement,
+            max_displacement=config.max_displacement or scaled_displacement(config.height, config.width),
             residual_penalty=config.residual_penalty,
+            warp_input=config.warp_input,
         )
 
     # the DCGAN stacks' speed switches (dyngen.algorithms.execution sets them for an epoch)
@@ -151,49 +169,108 @@ class WarpEmission(Emission):
         observed: torch.Tensor | None = None,
         visible: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The frames and their parts: ``frames``, ``warped`` (``W(p_{t-1}, d_t)``), ``previous`` (``p_{t-1}``),
-        ``displacement`` and ``residual``, each ``(B, T, ., H, W)``; ``warps`` (bool ``(T,)``): which frames were
-        made by warping (not a video's first frame)."""
+        """The frames and their parts: ``frames``, ``warped`` (``W(p_{t-1}, d_t)``), ``previous`` (``p_{t-1}``, what
+        was warped), ``displacement`` and ``residual``, each ``(B, T, ., H, W)``; ``warps`` (bool ``(T,)``): which
+        frames were made by warping (not a video's first frame); ``carry``: the ``previous`` of the frame after these
+        (``(B, 3, H, W)``, or ``(B, 5, H, W)`` for a free trackable chain: its image and the displacement since)."""
         flow, residual = self.motion_maps(states, appearance)
         t = states.shape[1]
         warps = torch.ones(t, dtype=torch.bool, device=states.device)
         warps[0] = previous is not None
+        if self.anchored:
+            return self._anchored(states, appearance, previous, observed, visible, flow, residual, warps)
         if observed is not None and visible is None:  # every previous frame is known: all the warps in one batch
             return self._teacher_forced(states, appearance, previous, observed, flow, residual, warps)
         free = observed is None  # synthesis: the chain feeds itself, kept in range
+        # A free trackable chain is warps only, y_t = W(y_{t-1}, d_t): it keeps the image it started from and the
+        # displacement composed since, D_t = d_t + W(D_{t-1}, d_t), and samples that image once per frame
+        # (y_t = W(y_0, D_t)), so repeated bilinear resampling never blurs it.
+        compose = self.trackable and free
+        prev, field = self._split(previous, compose)
         frames, warped, before = [], [], []
-        prev = previous
         for i in range(t):
+            seen = None if free else observed[:, i]
+            vis = None if visible is None else visible[:, i]
             if prev is None:
                 x = self.first_frame(states[:, i], appearance)
-                w = x
+                w = p = x
             else:
-                w = warp(prev, flow[:, i], self.grid)
+                p = warped[-1] if compose and warped else self._image(prev, field)  # p_{t-1}, the image warped
+                if compose:
+                    field = flow[:, i] if field is None else flow[:, i] + warp(field, flow[:, i], self.grid)
+                    w = warp(prev, field, self.grid)
+                else:
+                    w = warp(prev, flow[:, i], self.grid)
                 x = w + residual[:, i]
             if free:
                 x = x.clamp(-1, 1)
             frames.append(x)
+            before.append(p)
             warped.append(w)
-            before.append(x if prev is None else prev)
-            prev = self.follow(x, None if free else observed[:, i], None if visible is None else visible[:, i])
+            if prev is None:
+                prev = self.follow(x, seen, vis)
+            elif self.trackable and not compose:  # the frame less its residual: what it tracked
+                prev = self.follow(w, seen - residual[:, i], vis)
+            elif not self.trackable:
+                prev = self.follow(x, seen, vis)
+        carry = prev if field is None else torch.cat([prev, field], dim=1)
         return {"frames": torch.stack(frames, 1), "warped": torch.stack(warped, 1), "previous": torch.stack(before, 1),
-                "displacement": flow, "residual": residual, "warps": warps}  # fmt: skip
+                "displacement": flow, "residual": residual, "warps": warps, "carry": carry}  # fmt: skip
+
+    def _anchored(self, states, appearance, previous, observed, visible, flow, residual, warps):
+        """``decompose`` with ``warp_input="first"``: every frame warps the video's first frame (``previous``, or the
+        first frame itself, observed where it is seen), all in one batch; the carry is that frame, unchanged."""
+        b, t = states.shape[:2]
+        free = observed is None
+        start = int(previous is None)  # the first frame of a video is not warped
+        first = previous
+        if start:
+            rendered = self.first_frame(states[:, 0], appearance)
+            rendered = rendered.clamp(-1, 1) if free else rendered
+            first = self.follow(rendered, None if free else observed[:, 0], None if visible is None else visible[:, 0])
+        anchor = first[:, None].expand(-1, t - start, -1, -1, -1)
+        moved = warp(anchor.flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
+        x = moved + residual[:, start:]
+        x = x.clamp(-1, 1) if free else x
+        frames = torch.cat([rendered[:, None], x], dim=1) if start else x
+        warped = torch.cat([rendered[:, None], moved], dim=1) if start else moved
+        return {"frames": frames, "warped": warped, "previous": first[:, None].expand(-1, t, -1, -1, -1),
+                "displacement": flow, "residual": residual, "warps": warps, "carry": first}  # fmt: skip
+
+    def _split(self, previous: torch.Tensor | None, compose: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``previous`` as ``(image, displacement since it)``: a free trackable chain carries both (5 channels); any
+        other ``previous`` is an image (the displacement None), and a carried pair is resolved into its image."""
+        if previous is None or previous.shape[1] == 3:
+            return previous, None
+        image, field = previous[:, :3], previous[:, 3:]
+        return (image, field) if compose else (self._image(image, field), None)
+
+    def _image(self, image: torch.Tensor, field: torch.Tensor | None) -> torch.Tensor:
+        return image if field is None else warp(image, field, self.grid)
 
     def _teacher_forced(self, states, appearance, previous, observed, flow, residual, warps) -> dict[str, torch.Tensor]:
         """``decompose`` where every frame is observed: frame t warps the observed frame t-1 (``previous`` for the
         first, or the first frame itself when there is none), all in one batch."""
         b = states.shape[0]
+        previous = self._split(previous, False)[0]
         first = self.first_frame(states[:, 0], appearance) if previous is None else previous
-        before = torch.cat([first[:, None], observed[:, :-1]], dim=1)  # p_{t-1} for every t
+        follows = observed
+        if self.trackable:  # the observed frames less their residuals (a video's first frame has none)
+            follows = observed - residual * warps.to(residual.dtype)[None, :, None, None, None]
+        before = torch.cat([first[:, None], follows[:, :-1]], dim=1)  # p_{t-1} for every t
         start = int(previous is None)  # the first frame of a video is not warped
         moved = warp(before[:, start:].flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
         warped = torch.cat([first[:, None], moved], dim=1) if start else moved
         frames = torch.cat([first[:, None], moved + residual[:, start:]], dim=1) if start else moved + residual
         return {"frames": frames, "warped": warped, "previous": before, "displacement": flow, "residual": residual,
-                "warps": warps}  # fmt: skip
+                "warps": warps, "carry": follows[:, -1]}  # fmt: skip
 
     def forward(self, states, appearance=None, previous=None, observed=None, visible=None) -> torch.Tensor:
         return self.decompose(states, appearance, previous, observed, visible)["frames"]
+
+    def render_and_carry(self, states, appearance=None, previous=None, observed=None, visible=None):
+        parts = self.decompose(states, appearance, previous, observed, visible)
+        return parts["frames"], parts["carry"]
 
     def terms(self, states, appearance=None, previous=None, observed=None, visible=None):
         parts = self.decompose(states, appearance, previous, observed, visible)

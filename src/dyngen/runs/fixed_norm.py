@@ -44,7 +44,7 @@ def recalibrate_norm(model: DynamicGenerator, chains: Chains, window: int) -> No
     states = model.transition.rollout(chains.s0, chains.noise)
     previous = None
     for t0, t1 in windows(states.shape[1], window):
-        previous = model.render(states[:, t0:t1], a, previous)[:, -1]
+        previous = model.render_and_carry(states[:, t0:t1], a, previous)[1]
     for m, mom in zip(bns, momenta):
         m.momentum = mom
     model.train(was_training)
@@ -70,8 +70,7 @@ def fixed_norm_psnr(trained: Trained, chunk: int = 64) -> float:
         obs = observed_weights(None if missing is None else missing[:, t0 : t0 + chunk])
         obs = torch.ones_like(x[:, :1]) if obs is None else obs.flatten(0, 1).to(x.device)
         xs, vs = x.unflatten(0, (n, -1)), obs.unflatten(0, (n, -1))  # (N, T_chunk, ...)
-        recon = model.render(states[:, t0 : t0 + chunk], a, previous, xs, vs)
-        previous = model.generator.follow(recon[:, -1], xs[:, -1], vs[:, -1])
+        recon, previous = model.render_and_carry(states[:, t0 : t0 + chunk], a, previous, xs, vs)
         sq += float(((x - recon.flatten(0, 1)).square() * obs).sum())
         count += float(obs.sum()) * 3
     return psnr_from_mse(sq / max(count, 1.0))
