@@ -118,9 +118,9 @@ def test_the_first_image_starts_from_the_data(clip):
     assert torch.equal(model.generator.first_image[0, :, :4, :4], frames[1, :, :4, :4])
 
 
-@pytest.mark.parametrize("appearance_dim", [0, 2])
-def test_animate_starts_from_the_still_itself(tmp_path, clip, appearance_dim):
-    mc, tc = configs(appearance_dim=appearance_dim)
+@pytest.mark.parametrize(("appearance_dim", "warp_input"), [(0, "frame"), (2, "frame"), (0, "first"), (2, "trackable")])
+def test_animate_starts_from_the_still_itself(tmp_path, clip, appearance_dim, warp_input):
+    mc, tc = configs(appearance_dim=appearance_dim, warp_input=warp_input)
     clips = np.stack([clip, clip[::-1].copy()])[: 1 + bool(appearance_dim)]
     run = train(tmp_path / "run", clips, names=["a", "b"][: len(clips)], model_config=mc, train_config=tc,
                 device="cpu")  # fmt: skip
@@ -267,3 +267,15 @@ def test_a_free_trackable_chain_samples_its_first_image_once():
     _, carry = g.render_and_carry(torch.zeros(1, 2, 4), previous=still)
     one = torch.stack([torch.ones(16, 16), torch.zeros(16, 16)])[None]  # the displacement since: (1, 0) pixels
     assert carry.shape == (1, 5, 16, 16) and torch.allclose(carry[:, 3:], one) and torch.equal(carry[:, :3], still)
+
+
+def test_warping_the_first_frame_carries_nothing_from_frame_to_frame():
+    """With warp_input="first" a frame depends on its own state and the first frame only: the frames of states
+    in another order are the same frames in that order, and the carry is the first frame itself."""
+    g = random_warp_model(warp_input="first").generator
+    still, states = torch.rand(1, 3, 16, 16) * 2 - 1, torch.randn(1, 7, 4)
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(1))
+    frames, carry = g.render_and_carry(states, previous=still)
+    shuffled = g.render_and_carry(states[:, order], previous=still)[0]
+    assert torch.allclose(shuffled, frames[:, order], atol=1e-6) and torch.equal(carry, still)
+    assert not torch.allclose(frames[:, 0], frames[:, 1])  # and it does move

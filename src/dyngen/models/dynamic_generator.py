@@ -66,8 +66,9 @@ class ModelConfig(DictConfig):
     max_channels: int = option(512, "generator width cap (paper: 512)", range=WIDTH, flag="--max-width")
     norm: str = option("batch", "the generator's normalisation: batch, group or none", choices=NORMS)
     warp_input: str = option(
-        "frame", "warp: what the state moves, the previous frame (frame) or its trackable part, the frame less its "
-        "residual (trackable: residuals do not carry over)", choices=WARP_INPUTS, group="warp emission",
+        "frame", "warp: what the state moves: the previous frame (frame), its trackable part, the frame less its "
+        "residual (trackable: residuals do not carry over), or the video's first frame (first: nothing carries over, "
+        "so long syntheses hold; docs/warp.md)", choices=WARP_INPUTS, group="warp emission",
     )  # fmt: skip
     max_displacement: float = option(
         0.0, "warp: the largest displacement per frame, in pixels (0: 2 for every 64 pixels of the frame's larger "
