@@ -69,7 +69,7 @@ def test_a_translating_pattern_is_reproduced_better_than_by_the_dcgan_emission(t
     clip = translating()
     psnr = {}
     for emission in ("warp", "dcgan"):
-        mc, _ = configs(emission=emission, residual_penalty=0.0)
+        mc, _ = configs(emission=emission, residual_penalty=0.0, warp_input="frame", max_displacement=2.0)
         tc = TrainConfig(epochs=40, window=12, langevin_steps=2, learn_steps=4, lr=0.01, sigma=0.1,
                          checkpoint_every=40, preview_every=0)  # fmt: skip
         run = train(tmp_path / emission, clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
@@ -279,3 +279,9 @@ def test_warping_the_first_frame_carries_nothing_from_frame_to_frame():
     shuffled = g.render_and_carry(states[:, order], previous=still)[0]
     assert torch.allclose(shuffled, frames[:, order], atol=1e-6) and torch.equal(carry, still)
     assert not torch.allclose(frames[:, 0], frames[:, 1])  # and it does move
+
+
+def test_a_warp_run_written_before_the_choice_of_what_is_warped_keeps_warping_the_frame():
+    old = {k: v for k, v in configs()[0].to_dict().items() if k != "warp_input"}
+    assert ModelConfig.from_dict(old).warp_input == "frame"
+    assert ModelConfig().warp_input == "first" and ModelConfig.from_dict(configs()[0].to_dict()).warp_input == "first"

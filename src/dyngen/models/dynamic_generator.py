@@ -66,7 +66,7 @@ class ModelConfig(DictConfig):
     max_channels: int = option(512, "generator width cap (paper: 512)", range=WIDTH, flag="--max-width")
     norm: str = option("batch", "the generator's normalisation: batch, group or none", choices=NORMS)
     warp_input: str = option(
-        "frame", "warp: what the state moves: the previous frame (frame), its trackable part, the frame less its "
+        "first", "warp: what the state moves: the previous frame (frame), its trackable part, the frame less its "
         "residual (trackable: residuals do not carry over), or the video's first frame (first: nothing carries over, "
         "so long syntheses hold; docs/warp.md)", choices=WARP_INPUTS, group="warp emission",
     )  # fmt: skip
@@ -78,6 +78,12 @@ class ModelConfig(DictConfig):
         0.1, "warp: weight of the residual images' squared norm against the reconstruction error",
         range=NONNEGATIVE, group="warp emission",
     )  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        if d.get("emission") == "warp" and "warp_input" not in d:  # written before the choice: it warped the frame
+            d = {**d, "warp_input": "frame"}
+        return super().from_dict(d)
 
     def check(self) -> None:
         super().check()
