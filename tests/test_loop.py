@@ -134,7 +134,7 @@ def test_a_warping_loop_that_cannot_close_its_frames_says_so(tmp_path, caplog):
     from test_warp import configs as warp_configs
     from test_warp import translating
 
-    mc, tc = warp_configs()
+    mc, tc = warp_configs(warp_input="frame")
     tc = type(tc).from_dict({**tc.to_dict(), "epochs": 20})
     trained = train(tmp_path / "warp", translating(12)[None], names=["clip"], model_config=mc, train_config=tc,
                     device="cpu")  # fmt: skip
@@ -148,3 +148,18 @@ def test_a_warping_loop_that_cannot_close_its_frames_says_so(tmp_path, caplog):
     again = model.render(loop.states, None, loop.frames[:, -1])
     change = (again - loop.frames).abs().mean(dim=(1, 2, 3, 4)) / cyclic_steps(loop.frames).median(dim=1).values
     assert torch.allclose(change, loop.frame_gap, rtol=0.5)  # the reported figure is what another round changes
+
+
+def test_a_loop_warping_the_first_frame_closes_its_frames(tmp_path):
+    from test_warp import configs as warp_configs
+    from test_warp import translating
+
+    mc, tc = warp_configs(warp_input="first")
+    trained = train(tmp_path / "warp", translating(12)[None], names=["clip"], model_config=mc, train_config=tc,
+                    device="cpu")  # fmt: skip
+    model = trained.model.eval()
+    loop = synthesize_loop(model, frames=16, num=2, s0=trained.chains.s0[0], generator=torch.Generator().manual_seed(0),
+                           innovations=trained.innovations())  # fmt: skip
+    # x_t = W(x_1, d_t) + r_t: when the states come back, so do the frames
+    assert (loop.gap < 0.5).all() and (loop.frame_gap < 1e-4).all()
+    assert cyclic_steps(loop.frames).median(dim=1).values.min() > 0  # and it moves
