@@ -1,4 +1,4 @@
-"""The warping emission: the state moves the previous frame and adds what motion cannot explain.
+"""The warping emission: the state moves a frame and adds what motion cannot explain.
 
 After Xie, Gao, Zheng, Zhu, Wu, "Motion-Based Generator Model" (AAAI 2020):
 
@@ -11,10 +11,19 @@ stack). The first frame of a video, which has no previous one, is a learned full
 model has no appearance vectors (a texture), and the DCGAN rendering of ``[a ; s_1]`` when it has (a set of
 videos); animation gives the still instead (``previous``).
 
-What is warped, ``p_{t-1}`` (``Emission.follow``): where frames are observed (learning, recovery, encoding),
-the observed frame t-1 at its visible pixels and the emission's own rendering at its hidden ones, so detail
-moves along the motion from observed pixels into hidden ones and a hidden pixel is never read; in synthesis,
-the emission's own previous frame (clamped to [-1, 1]), the generative chain. The energy adds a penalty on the
+What is warped, ``p_{t-1}``, is ``warp_input``:
+
+- ``"first"`` (the default): the video's first frame, ``x_t = W(x_1, d_t) + r_t``; nothing is carried from frame
+  to frame, so a synthesis of any length is as stationary as the state chain;
+- ``"frame"`` (the recovery presets'): the previous frame (``Emission.follow``): where frames are observed
+  (learning, recovery, encoding), the observed frame t-1 at its visible pixels and the emission's own rendering
+  at its hidden ones, so detail moves along the motion from observed pixels into hidden ones and a hidden pixel
+  is never read; in synthesis, the emission's own previous frame (clamped to [-1, 1]), whose residuals add up;
+- ``"trackable"``: the previous frame less its residual, so residuals are not carried on; a free chain of it
+  samples its first image once per frame along the composed displacement.
+
+In every case a first frame observed where it is seen is followed, and a hidden pixel is never read. The
+energy adds a penalty on the
 residuals, ``residual_penalty * sum_t ||r_t||^2`` (in squared-error units, so it is divided by 2 sigma^2 like the
 data term), so that change is explained by warping where it can be. Measured choices: docs/warp.md.
 """
@@ -81,7 +90,7 @@ class WarpEmission(Emission):
         norm: str = "batch",
         max_displacement: float = 2.0,
         residual_penalty: float = 0.1,
-        warp_input: str = "frame",
+        warp_input: str = "first",
     ) -> None:
         super().__init__()
         if warp_input not in WARP_INPUTS:
