@@ -78,11 +78,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="With the model frozen, infer each still's appearance a, s_0 and xi_1 by annealed Langevin "
         "on a one-frame video (restarts from the nearest training frames; the lowest energy wins), then roll "
         "the transition forward with fresh noise. Frame 1 of each animation is the still's reconstruction. "
-        "Images of another aspect ratio than the model's are brought to its size as its training frames were "
+        "A run with --emission warp makes the still itself frame 1 and moves it; a texture run of it (no "
+        "appearance vectors) animates a still too. Images of another aspect ratio than the model's are brought to its size as its training frames were "
         "(--crop).",
         formatter_class=HelpFormatter,
     )
-    p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action)")
+    p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action), or "
+                   "with --emission warp")  # fmt: skip
     p.add_argument("images", nargs="+", type=path, help="still images (.png, .jpg, ...), or videos with --still-frame")
     p.add_argument("--still-frame", type=number(int, FRAME_INDEX), default=None,
                    help="take this frame of each input as its still (needed for a video of many frames)")  # fmt: skip
