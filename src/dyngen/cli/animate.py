@@ -79,8 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "on a one-frame video (restarts from the nearest training frames; the lowest energy wins), then roll "
         "the transition forward with fresh noise. Frame 1 of each animation is the still's reconstruction. "
         "A run with --emission warp makes the still itself frame 1 and moves it; a texture run of it (no "
-        "appearance vectors) animates a still too. Images of another aspect ratio than the model's are brought to its size as its training frames were "
-        "(--crop).",
+        "appearance vectors) animates a still too. Images of another aspect ratio than the model's are brought "
+        "to its size as its training frames were (--crop).",
         formatter_class=HelpFormatter,
     )
     p.add_argument("run", help="a run directory trained with appearance vectors (e.g. --preset cpu-action), or "
