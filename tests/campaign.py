@@ -22,6 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import hostile
 import numpy as np
 
 VALUES = ["nan", "inf", "-inf", "0", "-1", "1e30", str(10**30), "", "abc"]
@@ -177,14 +178,6 @@ def _with(argv: list[str], option: str, value: str) -> list[str]:
     return [*argv, option, value]
 
 
-def flip(path: Path, count: int = 50) -> None:
-    b = bytearray(path.read_bytes())
-    start = 8 + int.from_bytes(b[:8], "little")
-    for j in np.random.default_rng(0).integers(start, len(b), count):
-        b[j] ^= 0xFF
-    path.write_bytes(bytes(b))
-
-
 def cases(w: Workspace) -> list[tuple[str, list[str], bool]]:
     """``(name, argv, must_fail)`` of every case: each option x each value, each positional emptied, each
     damaged file (``must_fail``: exit code 0 is wrong whatever was written)."""
@@ -207,7 +200,7 @@ def cases(w: Workspace) -> list[tuple[str, list[str], bool]]:
         d = w.root / f"damaged_{name.split('.')[0]}"
         if not d.exists():
             shutil.copytree(w.run, d)
-            flip(d / name)
+            hostile.damage_tensors(d / name)
             (d / "checkpoint.prev.safetensors").unlink(missing_ok=True)
         damaged[name] = d
     o = w.root / "o"

@@ -19,6 +19,16 @@ from dyngen.io.procedural import ripples
 from dyngen.io.video import write_video
 
 
+def damage_tensors(path: Path, count: int = 50, seed: int = 0) -> None:
+    """Flip ``count`` bytes of a safetensors file after its header: the tensors' data, which the format does not
+    check."""
+    b = bytearray(path.read_bytes())
+    start = 8 + int.from_bytes(b[:8], "little")
+    for j in np.random.default_rng(seed).integers(start, len(b), count):
+        b[j] ^= 0xFF
+    path.write_bytes(bytes(b))
+
+
 def clip(t: int = 12, size: int = 16, seed: int = 2) -> np.ndarray:
     """A small procedural texture, uint8 (T, H, W, 3)."""
     return ripples(t, size, seed=seed)

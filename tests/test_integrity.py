@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pytest
 import torch
 from conftest import tiny_configs
+from hostile import damage_tensors as flip
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -19,15 +19,6 @@ from dyngen.runs.directory import CHECKPOINT, DATA, PREVIOUS, Run
 from dyngen.runs.files import CHECKSUM_KEY, load_tensors, tensors_digest
 from dyngen.runs.train import resume, train
 from dyngen.tasks.encode import load_latents, save_latents
-
-
-def flip(path, count: int = 50, seed: int = 0) -> None:
-    """Flip ``count`` bytes after the safetensors header: the tensors' data, which the format does not check."""
-    b = bytearray(path.read_bytes())
-    start = 8 + int.from_bytes(b[:8], "little")
-    for j in np.random.default_rng(seed).integers(start, len(b), count):
-        b[j] ^= 0xFF
-    path.write_bytes(bytes(b))
 
 
 def tensors_of(path) -> dict[str, torch.Tensor]:

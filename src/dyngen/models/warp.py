@@ -216,12 +216,10 @@ class WarpEmission(Emission):
             frames.append(x)
             before.append(p)
             warped.append(w)
-            if prev is None:
+            if prev is None or not self.trackable:
                 prev = self.follow(x, seen, vis)
-            elif self.trackable and not compose:  # the frame less its residual: what it tracked
+            elif not compose:  # the frame less its residual: what it tracked (a composing chain keeps its image)
                 prev = self.follow(w, seen - residual[:, i], vis)
-            elif not self.trackable:
-                prev = self.follow(x, seen, vis)
         carry = prev if field is None else torch.cat([prev, field], dim=1)
         return {"frames": torch.stack(frames, 1), "warped": torch.stack(warped, 1), "previous": torch.stack(before, 1),
                 "displacement": flow, "residual": residual, "warps": warps, "carry": carry}  # fmt: skip
