@@ -281,7 +281,15 @@ def test_warping_the_first_frame_carries_nothing_from_frame_to_frame():
     assert not torch.allclose(frames[:, 0], frames[:, 1])  # and it does move
 
 
-def test_a_warp_run_written_before_the_choice_of_what_is_warped_keeps_warping_the_frame():
+def test_a_warp_run_written_before_the_choice_of_what_is_warped_keeps_warping_the_frame(tmp_path):
+    import json
+
     old = {k: v for k, v in configs()[0].to_dict().items() if k != "warp_input"}
-    assert ModelConfig.from_dict(old).warp_input == "frame"
-    assert ModelConfig().warp_input == "first" and ModelConfig.from_dict(configs()[0].to_dict()).warp_input == "first"
+    (tmp_path / "config.json").write_text(json.dumps({"model": old, "train": {}, "data": {}}))
+    assert Run(tmp_path).read_config()["model"]["warp_input"] == "frame"
+    # a new warp model, from the CLI, a preset or the API, warps the first frame
+    from dyngen.presets import resolve_config
+
+    assert resolve_config("cpu-texture", overrides={"emission": "warp"}).model.warp_input == "first"
+    assert resolve_config("cpu-recovery", overrides={"emission": "warp"}).model.warp_input == "frame"
+    assert ModelConfig(emission="warp").warp_input == "first"

@@ -79,12 +79,6 @@ class ModelConfig(DictConfig):
         range=NONNEGATIVE, group="warp emission",
     )  # fmt: skip
 
-    @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        if d.get("emission") == "warp" and "warp_input" not in d:  # written before the choice: it warped the frame
-            d = {**d, "warp_input": "frame"}
-        return super().from_dict(d)
-
     def check(self) -> None:
         super().check()
         check_size(self.height, self.width)  # both emissions are built on the DCGAN stack

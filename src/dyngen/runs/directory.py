@@ -172,9 +172,13 @@ class Run:
 
     def read_config(self) -> dict[str, Any]:
         try:
-            return json.loads(self.config_path.read_text())
+            config = json.loads(self.config_path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise RunError(f"{self.config_path}: cannot read the run's config ({e})") from None
+        model = config.get("model") if isinstance(config, dict) else None
+        if isinstance(model, dict) and model.get("emission") == "warp":
+            model.setdefault("warp_input", "frame")  # a warp run written before the choice warped the previous frame
+        return config
 
     def write_config(self, config: dict[str, Any]) -> None:
         atomic_write_bytes(self.config_path, (json.dumps(config, indent=2) + "\n").encode())
