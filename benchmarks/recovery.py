@@ -14,6 +14,7 @@ pixels, 0-255), hidden PSNR and wall time, and saves comparison grids.
     python benchmarks/recovery.py --size 150 --preset paper-recovery --device cuda   # the paper's setting
     python benchmarks/recovery.py --methods warp interp                 # the warping emission (dg --emission warp)
     python benchmarks/recovery.py --methods warp --set warp_input=trackable   # a model or training setting
+    python benchmarks/recovery.py --methods warp --both-ways --blend cv  # blended with the classic fills by CV
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dyngen.io.grid import save_frame_grid
 from dyngen.io.masks import load_mask, occluded_view
 from dyngen.io.video import read_video, to_tensor, to_uint8
 from dyngen.presets import parse_overrides, resolve_config
-from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, MODELS, RESIDUALS, recover
+from dyngen.tasks.recover import BLENDS, HIDDEN_FRAMES, METHODS, MODELS, RESIDUALS, recover
 
 
 def cases(all_masks: bool) -> list[tuple[str, Path, Path]]:
@@ -60,6 +61,8 @@ def main() -> None:
     ap.add_argument("--residual", default="none", choices=RESIDUALS, help="dg/lds: correct G by this fill of x - G")
     ap.add_argument("--hidden-frames", default="chain", choices=HIDDEN_FRAMES, help="dg: states of hidden frames")
     ap.add_argument("--both-ways", action="store_true", help="dg/warp: learn forwards and backwards, blend the fills")
+    ap.add_argument("--blend", default="none", choices=BLENDS,
+                    help="cv: blend each method's fill with the classic fills by cross-validation on visible pixels")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/recovery")
@@ -86,7 +89,7 @@ def main() -> None:
                 train_config=cfg.train, device=args.device, callback=budget(args.minutes, stop), stop=stop,
                 residual=args.residual if method in MODELS else "none",
                 hidden_frames=args.hidden_frames if method in ("dg", "warp") else "chain",
-                both_ways=args.both_ways and method in ("dg", "warp"),
+                both_ways=args.both_ways and method in ("dg", "warp"), blend=args.blend,
             )  # fmt: skip
             recovered = to_uint8(res.recovered)
             m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written

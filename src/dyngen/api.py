@@ -113,6 +113,7 @@ def recover(
     residual: str = "none",
     hidden_frames: str = "chain",
     both_ways: bool = False,
+    blend: str = "none",
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
@@ -123,13 +124,15 @@ def recover(
     The dynamic generator (``method="dg"``, trained into ``run_dir`` from the visible pixels only, with
     ``preset`` and ``settings``) or a baseline (``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``). The
     result keeps every observed pixel exactly (``Recovery.recovered``, ``(T, 3, H, W)`` in [-1, 1]).
+    ``blend="cv"`` blends the method's fill with the classic ones by their errors on held-out visible pixels
+    (``Recovery.info["blend"]``: each fill's held-out error and its share of the hidden pixels).
     """
     from dyngen.io.video import as_frames
 
     x = as_frames(video, ndim=4)
     cfg = resolve_config(preset, size=tuple(x.shape[2:]), frames=x.shape[0], overrides=settings)
     return _recover(x, missing, method=method, run_dir=run_dir, model_config=cfg.model, train_config=cfg.train,
-                    residual=residual, hidden_frames=hidden_frames, both_ways=both_ways, device=device,
+                    residual=residual, hidden_frames=hidden_frames, both_ways=both_ways, blend=blend, device=device,
                     callback=callback, stop=stop)  # fmt: skip
 
 

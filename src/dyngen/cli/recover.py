@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
             to_tensor(video), missing, method=args.method, run_dir=run_dir, model_config=cfg.model,
             train_config=cfg.train,
             lds_state_dim=args.state_dim, residual=args.residual, hidden_frames=args.hidden_frames,
-            both_ways=args.both_ways,
+            both_ways=args.both_ways, blend=args.blend,
             device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit),
             stop=stop,
@@ -87,7 +87,7 @@ def remove_command(args: argparse.Namespace) -> int:
 
 
 def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description: str, func) -> None:
-    from dyngen.tasks.recover import HIDDEN_FRAMES, METHODS, RESIDUALS
+    from dyngen.tasks.recover import BLENDS, CLASSIC, HIDDEN_FRAMES, METHODS, RESIDUALS
 
     p = sub.add_parser(name, help=helptext, description=description, formatter_class=HelpFormatter)
     p.add_argument("video", type=path, help="the video (its hidden pixels are never used for learning)")
@@ -121,6 +121,13 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         "--both-ways", action="store_true",
         help="dg: also learn the video backwards in time (a second run, RUN_backward) and blend the two fills by "
         "each hidden pixel's distance to its visible neighbours in time (best with --emission warp; docs/warp.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--blend", default="none", choices=BLENDS,
+        help="cv: fill each hidden pixel with a blend of the method's fill and the classic ones "
+        f"({', '.join(CLASSIC)}), weighted by their errors on held-out visible pixels laid like the hidden ones, "
+        "per length of the pixel's gap in time; the method learns without those pixels, and the output reports "
+        "each fill's held-out error and share (docs/recovery.md)",
     )  # fmt: skip
     p.add_argument("--run", default=None, type=path,
                    help="run directory for dg (default: OUT_run beside the output); the run of an earlier recovery "

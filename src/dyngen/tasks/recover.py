@@ -21,6 +21,10 @@ varying error (docs/recovery.md).
 
 ``hidden_frames`` chooses the states rendered for frames with no visible pixel
 (``dyngen.algorithms.hidden_states``).
+
+``blend="cv"`` fills each hidden pixel with a blend of the method's fill and every classic one, weighted by
+their errors on held-out visible pixels (``dyngen.algorithms.blend``): the method is then trained (or fitted)
+with those probes hidden too, and each fill is made twice, on that mask (to score it) and on the real one.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig
+from dyngen.algorithms.blend import apply_blend, fit_blend, probe_mask
 from dyngen.algorithms.hidden_states import STATE_FILLS, choose_hidden_frames, hidden_frame_states
 from dyngen.baselines import get_baseline
 from dyngen.baselines.interp import time_neighbours
@@ -56,6 +61,8 @@ METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds", "hold")
 MODELS = ("dg", "lds")  # the methods that reconstruct every pixel (and so have a residual on the visible ones)
 RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
 HIDDEN_FRAMES = (*STATE_FILLS, "auto")
+BLENDS = ("none", "cv")
+CLASSIC = ("interp", "hold", "mrf-l1", "mrf-l2", "lds")  # the fills a cross-validated blend chooses among
 
 
 @dataclass
@@ -130,6 +137,7 @@ def recover(
     residual: str = "none",
     hidden_frames: str = "chain",
     both_ways: bool = False,
+    blend: str = "none",
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
@@ -152,6 +160,9 @@ def recover(
         both_ways: for ``dg``, also learn the video backwards in time (a second run, ``run_dir`` + ``_backward``)
             and blend the two fills at each hidden pixel by its distance in time to the nearest visible value
             before and after it: a model that follows the previous frame carries detail from both sides then.
+        blend: ``none``, or ``cv``: blend the method's fill with the classic fills (``CLASSIC``) per class of hidden
+            pixel, by convex weights fitted on held-out visible pixels (``dyngen.algorithms.blend``); the method
+            learns without those pixels. ``info["blend"]`` holds each fill's error on them and its share.
         device: for ``dg``.
         callback, stop: passed to training (progress, Ctrl-C).
 
@@ -159,34 +170,67 @@ def recover(
         The recovered video (observed pixels exactly the input's) and timing.
     """
     _check_options(method, residual, hidden_frames, model_config)
+    if blend not in BLENDS:
+        raise UsageError(f"unknown blend '{blend}'; allowed: {', '.join(BLENDS)}")
+    if both_ways and method != "dg":
+        raise UsageError(f"both_ways learns the dynamic generator in both directions of time; not for '{method}'")
     video = as_frames(video, ndim=4)
     check_mask(video, missing)
     t0 = time.perf_counter()
-    x = torch.where(missing[:, None], -1.0, video)  # what a method may see: the hidden pixels black
+    probe = probe_mask(missing) if blend == "cv" else None
+    # the masks a fill is made on: the real one, and with the probes hidden too (the model learns on the last)
+    masks = [missing] if probe is None else [missing, missing | probe]
+    xs = [torch.where(m[:, None], -1.0, video) for m in masks]  # what a method may see: the hidden pixels black
     info: dict[str, Any] = {}
     run = None
-    if both_ways and method != "dg":
-        raise UsageError(f"both_ways learns the dynamic generator in both directions of time; not for '{method}'")
     if method == "dg":
-        estimate, run, info = _dg_estimate(video, x, missing, run_dir, model_config, train_config, hidden_frames,
-                                           device, callback, stop)  # fmt: skip
+        estimates, run, info = _dg_estimate(video, xs, masks, run_dir, model_config, train_config, hidden_frames,
+                                            device, callback, stop)  # fmt: skip
         if both_ways:
-            back, _, _ = _dg_estimate(video.flip(0), x.flip(0), missing.flip(0), f"{run_dir}_backward", model_config,
-                                      train_config, hidden_frames, device, callback, stop)  # fmt: skip
-            estimate = _blend_in_time(estimate, back.flip(0).to(estimate), missing)
+            back, _, _ = _dg_estimate(video.flip(0), [x.flip(0) for x in xs], [m.flip(0) for m in masks],
+                                      f"{run_dir}_backward", model_config, train_config, hidden_frames, device,
+                                      callback, stop)  # fmt: skip
+            estimates = [_blend_in_time(e, b.flip(0).to(e), m) for e, b, m in zip(estimates, back, masks)]
             info["backward_run"] = str(Path(f"{run_dir}_backward"))
-    elif method == "lds":
-        d = lds_state_dim or default_state_dim(video.shape[0])
-        lds = LinearDynamicSystem(frame_shape=tuple(x.shape[1:]), state_dim=d).fit(x, missing=missing)
-        estimate = lds.reconstruct().to(x)
-        info["spectral_radius"] = lds.spectral_radius
     else:
-        estimate = get_baseline(method)(x, missing)
+        estimates = [_classic_fill(method, x, m, lds_state_dim, info) for x, m in zip(xs, masks)]
     if residual != "none":
-        estimate = residual_corrected(estimate, x, missing, residual)
+        estimates = [residual_corrected(e, x, m, residual) for e, x, m in zip(estimates, xs, masks)]
         info["residual"] = residual
+    estimate = estimates[0]
+    if probe is not None:
+        name = model_config.emission if method == "dg" and model_config.emission != "dcgan" else method
+        estimate, info["blend"] = _cv_blend(name, estimates, video, xs, masks, probe, lds_state_dim)
     recovered = torch.where(missing[:, None], estimate.to(video).clamp(-1, 1), video)
     return Recovery(recovered, time.perf_counter() - t0, run, info)
+
+
+def _classic_fill(method: str, x: torch.Tensor, missing: torch.Tensor, lds_state_dim: int | None, info: dict):
+    """A classic fill of ``x`` (its hidden pixels ignored); the LDS records its spectral radius in ``info``."""
+    if method != "lds":
+        return get_baseline(method)(x, missing)
+    d = lds_state_dim or default_state_dim(x.shape[0])
+    lds = LinearDynamicSystem(frame_shape=tuple(x.shape[1:]), state_dim=d).fit(x, missing=missing)
+    info["spectral_radius"] = lds.spectral_radius
+    return lds.reconstruct().to(x)
+
+
+def _cv_blend(name, estimates, video, xs, masks, probe, lds_state_dim) -> tuple[torch.Tensor, dict]:
+    """The method's fill (``estimates``: on the real mask, then with the probes hidden) blended with every other
+    classic fill by weights fitted on the probes: the video and what the blend reports."""
+    fills = [{name: e} for e in estimates]  # per mask: name -> fill
+    for other in CLASSIC:
+        if other != name:
+            for f, x, m in zip(fills, xs, masks):
+                f[other] = _classic_fill(other, x, m, lds_state_dim, {})
+    fitted = fit_blend(fills[1], video, masks[1], probe)
+    estimate, share = apply_blend(fills[0], masks[0], fitted)
+    report = {"share": {k: round(v, 3) for k, v in share.items()},
+              "probe_error": {k: round(v, 3) for k, v in fitted["probe_error"].items()},
+              "probe_fraction": round(float(probe.sum()) / float((~masks[0]).sum()), 4)}  # fmt: skip
+    log.info("blend of fills by cross-validation: share %s; error on held-out pixels %s", report["share"],
+             report["probe_error"])  # fmt: skip
+    return estimate, report
 
 
 def _blend_in_time(forward: torch.Tensor, backward: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
@@ -251,27 +295,31 @@ def trained_recovery(
     return load_trained(run.path, device), True
 
 
-def _dg_estimate(video, x, missing, run_dir, model_config, train_config, hidden_frames, device, callback, stop):
-    """Train the dynamic generator on the visible pixels (or reuse its run) and render its fill:
-    ``(estimate, run, info)``."""
+def _dg_estimate(video, xs, masks, run_dir, model_config, train_config, hidden_frames, device, callback, stop):
+    """Train the dynamic generator on the visible pixels of the last of ``masks`` (or reuse its run) and render its
+    fill for each mask (``xs``: the video with that mask's pixels black): ``(estimates, run, info)``."""
     if run_dir is None or model_config is None or train_config is None:
         raise UsageError("method 'dg' needs run_dir, model_config and train_config")
     trained, reused = trained_recovery(
-        run_dir, video, missing, model_config, train_config, device=device, callback=callback, stop=stop
+        run_dir, video, masks[-1], model_config, train_config, device=device, callback=callback, stop=stop
     )
     info: dict[str, Any] = {"reused_run": reused} if reused else {}
     model = trained.model
+    estimates = []
     with torch.no_grad():
         states = model.transition.rollout(trained.chains.s0, trained.chains.noise)
-        whole = missing.flatten(1).all(dim=1)
-        if hidden_frames == "auto" and not bool(whole.any()):
+        learned = masks[-1].flatten(1).all(dim=1)  # the frames the model saw nothing of
+        if hidden_frames == "auto" and not bool(learned.any()):
             hidden_frames = "chain"  # no frame is wholly hidden: nothing to choose
         if hidden_frames == "auto":
-            hidden_frames, info["hidden_frames_scores"] = choose_hidden_frames(model.render, states[0], x, missing)
-        # an emission that reads the previous frame follows the observed one where it is visible
-        seen = (~missing).float()[None, :, None].to(x.device)
-        recon = model.render(hidden_frame_states(states[0], whole, hidden_frames)[None], None, None, x[None], seen)
+            hidden_frames, info["hidden_frames_scores"] = choose_hidden_frames(model.render, states[0], xs[-1],
+                                                                               masks[-1])  # fmt: skip
+        states = hidden_frame_states(states[0], learned, hidden_frames)[None]
+        for x, missing in zip(xs, masks):
+            # an emission that reads the previous frame follows the observed one where it is visible
+            seen = (~missing).float()[None, :, None].to(x.device)
+            estimates.append(model.render(states, None, None, x[None], seen)[0].cpu())
     if hidden_frames != "chain":
         info["hidden_frames"] = hidden_frames
     info["train_psnr_visible"] = trained.run.read_summary().get("psnr")
-    return recon[0].cpu(), trained.run.path, info
+    return estimates, trained.run.path, info
