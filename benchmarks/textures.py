@@ -62,7 +62,8 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
     frames = torch.from_numpy(read_video(path, size=args.size, frames=args.frames))[None]
     observed = frames[0].numpy()
     t0 = time.perf_counter()
-    dg = train_or_reuse(root / "dg", frames, [name], preset=args.preset, epochs=NO_LIMIT if args.minutes else None,
+    epochs = args.epochs or (NO_LIMIT if args.minutes else None)
+    dg = train_or_reuse(root / "dg", frames, [name], preset=args.preset, epochs=epochs,
                         minutes=args.minutes, seed=args.seed, device=args.device,
                         info={"benchmark": "textures"}).run.read_summary()  # fmt: skip
     logging.info("%s: dg trained %d epochs (%.0f s, wall %.0f s)", name, dg["epochs"], dg["train_seconds"],
@@ -83,7 +84,7 @@ def bench_clip(path: Path, args: argparse.Namespace) -> dict:
     if args.warp:  # the warping emission, trained and scored as dg is
         runs["warp"] = train_or_reuse(root / "warp", frames, [name], preset=args.preset,
                                       overrides={"emission": "warp", **parse_overrides(args.set)},
-                                      epochs=NO_LIMIT if args.minutes else None, minutes=args.minutes, seed=args.seed,
+                                      epochs=epochs, minutes=args.minutes, seed=args.seed,
                                       device=args.device, info={"benchmark": "textures"})  # fmt: skip
         summary = runs["warp"].run.read_summary()
         videos = {m: to_uint8(synthesize_run(runs[m], frames=length, seed=args.seed)[0]) for m in ("dg", "warp")}
@@ -134,6 +135,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(DATA / "textures"), help="folder of texture clips")
     ap.add_argument("--preset", default="cpu-texture", help="the dynamic generator's preset")
     ap.add_argument("--minutes", type=float, default=None, help="training budget per clip (default: preset's epochs)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs of every model (default: the preset's)")
     ap.add_argument("--out", default="benchmarks/out/textures", help="runs, reports and results.json go here")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda")
     ap.add_argument("--lds-dims", type=int, nargs="+", default=[50], help="LDS state dimensions (first: report)")

@@ -28,10 +28,11 @@ import torch
 from torch import nn
 
 from dyngen.config import NONNEGATIVE, POSITIVE_INT, WIDTH, DictConfig, Range, option
+from dyngen.errors import UsageError
 from dyngen.models.emission import EMISSIONS, Emission, emission_class
 from dyngen.models.frame_generator import NORMS, check_size  # importing it registers the "dcgan" emission
 from dyngen.models.transition import ACTIVATIONS, TRANSITIONS, Transition
-from dyngen.models.warp import WARP_INPUTS  # importing it registers the "warp" emission
+from dyngen.models.warp import WARP_COMBINES, WARP_INPUTS  # importing it registers the "warp" emission
 
 
 @dataclass
@@ -70,6 +71,11 @@ class ModelConfig(DictConfig):
         "residual (trackable: residuals do not carry over), or the video's first frame (first: nothing carries over, "
         "so long syntheses hold; docs/warp.md)", choices=WARP_INPUTS, group="warp emission",
     )  # fmt: skip
+    warp_combine: str = option(
+        "residual", "warp: how a frame is made of its warped image: plus a residual image (residual), or blended "
+        "per pixel with a generated image by a learned visibility (blend: where the warp cannot explain the frame, "
+        "the state draws it as the DCGAN emission does; docs/warp.md)", choices=WARP_COMBINES, group="warp emission",
+    )  # fmt: skip
     max_displacement: float = option(
         0.0, "warp: the largest displacement per frame, in pixels (0: 2 for every 64 pixels of the frame's larger "
         "side, the same share of the frame at every size)", range=NONNEGATIVE, group="warp emission",
@@ -82,6 +88,8 @@ class ModelConfig(DictConfig):
     def check(self) -> None:
         super().check()
         check_size(self.height, self.width)  # both emissions are built on the DCGAN stack
+        if self.emission == "warp" and self.warp_combine == "blend" and self.warp_input == "trackable":
+            raise UsageError("--warp-combine blend has no trackable part to carry on: use --warp-input first or frame")
 
 
 class DynamicGenerator(nn.Module):

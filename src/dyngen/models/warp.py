@@ -38,6 +38,7 @@ from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
 WARP_INPUTS = ("frame", "trackable", "first")
+WARP_COMBINES = ("residual", "blend")
 
 
 def scaled_displacement(h: int, w: int) -> float:
@@ -91,16 +92,23 @@ class WarpEmission(Emission):
         max_displacement: float = 2.0,
         residual_penalty: float = 0.1,
         warp_input: str = "first",
+        warp_combine: str = "residual",
     ) -> None:
         super().__init__()
         if warp_input not in WARP_INPUTS:
             raise ValueError(f"warp_input must be one of {WARP_INPUTS}, got {warp_input!r}")
+        if warp_combine not in WARP_COMBINES:
+            raise ValueError(f"warp_combine must be one of {WARP_COMBINES}, got {warp_combine!r}")
+        if warp_combine == "blend" and warp_input == "trackable":
+            raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
+        self.blended = warp_combine == "blend"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
-        self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=5, out_tanh=False,
+        channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
+        self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels, out_tanh=False,
                                      **widths)  # fmt: skip
         if appearance_dim:
             self.first = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, **widths)
@@ -120,6 +128,7 @@ class WarpEmission(Emission):
             max_displacement=config.max_displacement or scaled_displacement(config.height, config.width),
             residual_penalty=config.residual_penalty,
             warp_input=config.warp_input,
+            warp_combine=config.warp_combine,
         )
 
     # the DCGAN stacks' speed switches (dyngen.algorithms.execution sets them for an epoch)
@@ -166,9 +175,19 @@ class WarpEmission(Emission):
     def motion_maps(
         self, states: torch.Tensor, appearance: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``displacement (B, T, 2, H, W)`` in pixels and ``residual (B, T, 3, H, W)`` of states ``(B, T, d)``."""
+        """``displacement (B, T, 2, H, W)`` in pixels and the maps that make a frame of the warped image
+        (``combine``): ``residual (B, T, 3, H, W)``, or with ``warp_combine="blend"`` an image and a visibility logit
+        ``(B, T, 4, H, W)``, of states ``(B, T, d)``."""
         maps = self.motion(states, appearance)
         return self.max_displacement * torch.tanh(maps[:, :, :2]), maps[:, :, 2:]
+
+    def combine(self, warped: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+        """A frame from its warped image and ``maps`` (``motion_maps``'): ``warped + residual``, or with
+        ``warp_combine="blend"`` ``v warped + (1 - v) tanh(image)``, ``v = sigmoid(logit)`` (1: the warp is seen)."""
+        if not self.blended:
+            return warped + maps
+        v = torch.sigmoid(maps[..., 3:, :, :])
+        return v * warped + (1 - v) * torch.tanh(maps[..., :3, :, :])
 
     def decompose(
         self,
@@ -182,14 +201,23 @@ class WarpEmission(Emission):
         was warped), ``displacement`` and ``residual``, each ``(B, T, ., H, W)``; ``warps`` (bool ``(T,)``): which
         frames were made by warping (not a video's first frame); ``carry``: the ``previous`` of the frame after these
         (``(B, 3, H, W)``, or ``(B, 5, H, W)`` for a free trackable chain: its image and the displacement since)."""
-        flow, residual = self.motion_maps(states, appearance)
+        flow, maps = self.motion_maps(states, appearance)
         t = states.shape[1]
         warps = torch.ones(t, dtype=torch.bool, device=states.device)
         warps[0] = previous is not None
         if self.anchored:
-            return self._anchored(states, appearance, previous, observed, visible, flow, residual, warps)
-        if observed is not None and visible is None:  # every previous frame is known: all the warps in one batch
-            return self._teacher_forced(states, appearance, previous, observed, flow, residual, warps)
+            parts = self._anchored(states, appearance, previous, observed, visible, flow, maps, warps)
+        elif observed is not None and visible is None:  # every previous frame is known: all the warps in one batch
+            parts = self._teacher_forced(states, appearance, previous, observed, flow, maps, warps)
+        else:
+            parts = self._chain(states, appearance, previous, observed, visible, flow, maps, warps)
+        if self.blended:  # what the warp does not explain
+            parts["residual"] = parts["frames"] - parts["warped"]
+        return parts
+
+    def _chain(self, states, appearance, previous, observed, visible, flow, residual, warps) -> dict[str, torch.Tensor]:
+        """``decompose`` frame by frame: each frame warps the one before (``frame``, ``trackable``)."""
+        t = states.shape[1]
         free = observed is None  # synthesis: the chain feeds itself, kept in range
         # A free trackable chain is warps only, y_t = W(y_{t-1}, d_t): it keeps the image it started from and the
         # displacement composed since, D_t = d_t + W(D_{t-1}, d_t), and samples that image once per frame
@@ -210,7 +238,7 @@ class WarpEmission(Emission):
                     w = warp(prev, field, self.grid)
                 else:
                     w = warp(prev, flow[:, i], self.grid)
-                x = w + residual[:, i]
+                x = self.combine(w, residual[:, i])
             if free:
                 x = x.clamp(-1, 1)
             frames.append(x)
@@ -237,7 +265,7 @@ class WarpEmission(Emission):
             first = self.follow(rendered, None if free else observed[:, 0], None if visible is None else visible[:, 0])
         anchor = first[:, None].expand(-1, t - start, -1, -1, -1)
         moved = warp(anchor.flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
-        x = moved + residual[:, start:]
+        x = self.combine(moved, residual[:, start:])
         x = x.clamp(-1, 1) if free else x
         frames = torch.cat([rendered[:, None], x], dim=1) if start else x
         warped = torch.cat([rendered[:, None], moved], dim=1) if start else moved
@@ -268,7 +296,8 @@ class WarpEmission(Emission):
         start = int(previous is None)  # the first frame of a video is not warped
         moved = warp(before[:, start:].flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
         warped = torch.cat([first[:, None], moved], dim=1) if start else moved
-        frames = torch.cat([first[:, None], moved + residual[:, start:]], dim=1) if start else moved + residual
+        made = self.combine(moved, residual[:, start:])
+        frames = torch.cat([first[:, None], made], dim=1) if start else made
         return {"frames": frames, "warped": warped, "previous": before, "displacement": flow, "residual": residual,
                 "warps": warps, "carry": follows[:, -1]}  # fmt: skip
 
