@@ -61,8 +61,10 @@ def main() -> None:
     ap.add_argument("--residual", default="none", choices=RESIDUALS, help="dg/lds: correct G by this fill of x - G")
     ap.add_argument("--hidden-frames", default="chain", choices=HIDDEN_FRAMES, help="dg: states of hidden frames")
     ap.add_argument("--both-ways", action="store_true", help="dg/warp: learn forwards and backwards, blend the fills")
+    ap.add_argument("--backward-epochs", type=int, default=None,
+                    help="both ways: the backward run starts from the forward one's weights, this long")  # fmt: skip
     ap.add_argument("--blend", default="none", choices=BLENDS,
-                    help="cv: blend each method's fill with the classic fills by cross-validation on visible pixels")
+                    help="cv: blend each fill with the classic ones by cross-validation on visible pixels")  # fmt: skip
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a model or training setting")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="benchmarks/out/recovery")
@@ -90,6 +92,7 @@ def main() -> None:
                 residual=args.residual if method in MODELS else "none",
                 hidden_frames=args.hidden_frames if method in ("dg", "warp") else "chain",
                 both_ways=args.both_ways and method in ("dg", "warp"), blend=args.blend,
+                backward_epochs=args.backward_epochs if args.both_ways and method in ("dg", "warp") else None,
             )  # fmt: skip
             recovered = to_uint8(res.recovered)
             m = hidden_metrics(to_tensor(recovered), to_tensor(video), missing)  # the 8-bit output, as written

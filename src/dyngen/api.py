@@ -113,6 +113,7 @@ def recover(
     residual: str = "none",
     hidden_frames: str = "chain",
     both_ways: bool = False,
+    backward_epochs: int | None = None,
     blend: str = "none",
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
@@ -132,7 +133,8 @@ def recover(
     x = as_frames(video, ndim=4)
     cfg = resolve_config(preset, size=tuple(x.shape[2:]), frames=x.shape[0], overrides=settings)
     return _recover(x, missing, method=method, run_dir=run_dir, model_config=cfg.model, train_config=cfg.train,
-                    residual=residual, hidden_frames=hidden_frames, both_ways=both_ways, blend=blend, device=device,
+                    residual=residual, hidden_frames=hidden_frames, both_ways=both_ways,
+                    backward_epochs=backward_epochs, blend=blend, device=device,
                     callback=callback, stop=stop)  # fmt: skip
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from dyngen.cli import HelpFormatter, add_common, emit
-from dyngen.cli.options import add_scale_options, path, scaling
+from dyngen.cli.options import POSITIVE_INT, add_scale_options, number, path, scaling
 from dyngen.cli.train import add_train_options, graceful_stop, progress, resolve, undertrained, with_time_limit
 
 
@@ -40,7 +40,7 @@ def _run(args: argparse.Namespace, *, with_truth: bool) -> int:
             to_tensor(video), missing, method=args.method, run_dir=run_dir, model_config=cfg.model,
             train_config=cfg.train,
             lds_state_dim=args.state_dim, residual=args.residual, hidden_frames=args.hidden_frames,
-            both_ways=args.both_ways, blend=args.blend,
+            both_ways=args.both_ways, backward_epochs=args.backward_epochs, blend=args.blend,
             device=args.device,
             callback=with_time_limit(cb, stop, args.time_limit),
             stop=stop,
@@ -121,6 +121,11 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
         "--both-ways", action="store_true",
         help="dg: also learn the video backwards in time (a second run, RUN_backward) and blend the two fills by "
         "each hidden pixel's distance to its visible neighbours in time (best with --emission warp; docs/warp.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--backward-epochs", type=number(int, POSITIVE_INT), default=None, metavar="N",
+        help="with --both-ways: the backward run starts from the forward run's weights and trains N epochs "
+        "(default: from scratch, as long as the forward run; a third of them halves the cost of --both-ways)",
     )  # fmt: skip
     p.add_argument(
         "--blend", default="none", choices=BLENDS,

@@ -108,8 +108,8 @@ class WarpEmission(Emission):
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
         channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
-        self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels, out_tanh=False,
-                                     **widths)  # fmt: skip
+        self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels,
+                                     out_tanh=False, **widths)  # fmt: skip
         if appearance_dim:
             self.first = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, **widths)
         else:

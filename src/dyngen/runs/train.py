@@ -51,6 +51,7 @@ def train(
     callback: Callback | None = None,
     stop: threading.Event | None = None,
     distributed: bool = False,
+    warm_start: str | Path | None = None,
 ) -> Trained:
     """Train a dynamic generator on videos into a new run directory.
 
@@ -67,6 +68,9 @@ def train(
         stop: when set, training saves a checkpoint after the current epoch and returns.
         distributed: train data-parallel over the initialised default process group (``torchrun``):
             every process passes the same arguments and trains on its share of the videos.
+        warm_start: a run of the same model whose last weights this one starts from (its latents start from the
+            prior, its emission's data-dependent start, ``Emission.initialise``, from these frames); recorded in
+            the config as ``data.warm_start``.
 
     Returns:
         The trained run, loaded.
@@ -97,6 +101,9 @@ def train(
         "train": train_config.to_dict(),
         "data": {**(data_info or {}), "names": list(names), "videos": n, "frames": t, "size": [h, w]},
     }
+    warm = None if warm_start is None else _warm_run(warm_start, model_config)
+    if warm is not None:
+        config["data"]["warm_start"] = str(warm.path)
     data = {"frames": frames.contiguous()}
     if missing is not None:  # the hidden pixels' values are not kept: the run holds only what training may see
         data["missing"] = missing.bool().contiguous()
@@ -109,7 +116,7 @@ def train(
     run = Run.open(out)
     with run.lock() if shard.is_main else contextlib.nullcontext():
         trainer = Trainer(run, config, dev, shard)
-        trainer.start_fresh()
+        trainer.start_fresh(warm)
         trainer.fit(train_config.epochs, callback, stop)
         return _finish(trainer)
 
@@ -161,6 +168,19 @@ def resume(
 
 
 CHECKPOINT_FILES = 3  # at the peak of a save: the checkpoint, the one kept before it, and the new one's temporary
+
+
+def _warm_run(path: str | Path, model_config: ModelConfig) -> Run:
+    """The run a new one starts from: it must hold a checkpoint of the same model."""
+    run = Run.open(path)
+    if not run.has_checkpoint():
+        raise RunError(f"{run.path}: has no checkpoint to start from; train it first, or start without --warm-start")
+    theirs = ModelConfig.from_dict(run.read_config()["model"]).to_dict()
+    differ = [f"{k} {v} (here {model_config.to_dict().get(k)})" for k, v in theirs.items()
+              if model_config.to_dict().get(k) != v]  # fmt: skip
+    if differ:
+        raise UsageError(f"{run.path}: holds another model ({', '.join(differ[:4])}); it cannot start this one")
+    return run
 
 
 def check_run_space(out: str | Path, tc: TrainConfig, data: int, checkpoint: int, *, existing: int, done: int) -> None:

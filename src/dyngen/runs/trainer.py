@@ -84,11 +84,15 @@ class Trainer:
         tensorboard = self.tc.log == "tensorboard" and shard.is_main
         self.events = EventWriter(run.path / TENSORBOARD) if tensorboard else None
 
-    def start_fresh(self) -> None:
+    def start_fresh(self, warm: Run | None = None) -> None:
+        """Epoch 0: latents from the prior, and the weights as initialised or as ``warm``'s last checkpoint has them
+        (the same model's run); then the emission's data-dependent start."""
         self.generator.manual_seed(self.tc.seed)
         n, t = self.shard.total, self.frames.shape[1]
         self.chains = Chains.from_prior(self.model, n, t, generator=torch.Generator().manual_seed(self.tc.seed))
         self.chains = self.chains.select(self.shard.rows).to(self.device)
+        if warm is not None:
+            unpack_model(warm.load_checkpoint(self.device, previous_ok=True)[0], self.model)
         if self.shard.lo == 0:  # the emission's data-dependent start, from the first video (the first process's)
             self.model.generator.initialise(self.frames[0], None if self.observed is None else self.observed[0])
         if self.shard.distributed:  # every process takes the first process's weights

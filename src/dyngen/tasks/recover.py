@@ -33,7 +33,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +137,7 @@ def recover(
     residual: str = "none",
     hidden_frames: str = "chain",
     both_ways: bool = False,
+    backward_epochs: int | None = None,
     blend: str = "none",
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
@@ -160,6 +161,8 @@ def recover(
         both_ways: for ``dg``, also learn the video backwards in time (a second run, ``run_dir`` + ``_backward``)
             and blend the two fills at each hidden pixel by its distance in time to the nearest visible value
             before and after it: a model that follows the previous frame carries detail from both sides then.
+        backward_epochs: with ``both_ways``, the backward run starts from the forward run's weights and trains this
+            many epochs (None: from scratch, for the forward run's epochs).
         blend: ``none``, or ``cv``: blend the method's fill with the classic fills (``CLASSIC``) per class of hidden
             pixel, by convex weights fitted on held-out visible pixels (``dyngen.algorithms.blend``); the method
             learns without those pixels. ``info["blend"]`` holds each fill's error on them and its share.
@@ -174,6 +177,9 @@ def recover(
         raise UsageError(f"unknown blend '{blend}'; allowed: {', '.join(BLENDS)}")
     if both_ways and method != "dg":
         raise UsageError(f"both_ways learns the dynamic generator in both directions of time; not for '{method}'")
+    if backward_epochs is not None and (not both_ways or backward_epochs < 1):
+        raise UsageError(f"backward_epochs ({backward_epochs}) is the backward run's length: a positive number, with "
+                         "both_ways")  # fmt: skip
     video = as_frames(video, ndim=4)
     check_mask(video, missing)
     t0 = time.perf_counter()
@@ -187,9 +193,11 @@ def recover(
         estimates, run, info = _dg_estimate(video, xs, masks, run_dir, model_config, train_config, hidden_frames,
                                             device, callback, stop)  # fmt: skip
         if both_ways:
+            warm = None if backward_epochs is None else run
+            back_config = train_config if warm is None else replace(train_config, epochs=backward_epochs)
             back, _, _ = _dg_estimate(video.flip(0), [x.flip(0) for x in xs], [m.flip(0) for m in masks],
-                                      f"{run_dir}_backward", model_config, train_config, hidden_frames, device,
-                                      callback, stop)  # fmt: skip
+                                      f"{run_dir}_backward", model_config, back_config, hidden_frames, device,
+                                      callback, stop, warm)  # fmt: skip
             estimates = [_blend_in_time(e, b.flip(0).to(e), m) for e, b, m in zip(estimates, back, masks)]
             info["backward_run"] = str(Path(f"{run_dir}_backward"))
     else:
@@ -253,10 +261,12 @@ def trained_recovery(
     device: str = "auto",
     callback: Callable[[dict], None] | None = None,
     stop: threading.Event | None = None,
+    warm_start: str | Path | None = None,
 ) -> tuple[Trained, bool]:
     """The dynamic generator of a recovery: trained into ``run_dir``, or, when ``run_dir`` already holds the
     recovery run of this video, mask and settings, that run reused without training (continued if it stopped
-    before its epochs). Returns the run and whether it was reused.
+    before its epochs). Returns the run and whether it was reused. A new run starts from ``warm_start``'s weights
+    when it is given (``dyngen.runs.train.train``).
 
     Raises:
         RunError: ``run_dir`` holds something else (another video or mask, other settings, not a recovery run).
@@ -267,6 +277,7 @@ def trained_recovery(
         trained = train(
             run_dir, frames, names=["video"], model_config=model_config, train_config=train_config,
             missing=missing[None], device=device, callback=callback, stop=stop, data_info={"task": "recover"},
+            warm_start=warm_start,
         )  # fmt: skip
         return trained, False
     config = run.read_config()
@@ -295,14 +306,14 @@ def trained_recovery(
     return load_trained(run.path, device), True
 
 
-def _dg_estimate(video, xs, masks, run_dir, model_config, train_config, hidden_frames, device, callback, stop):
+def _dg_estimate(video, xs, masks, run_dir, model_config, train_config, hidden_frames, device, callback, stop,
+                 warm_start=None):  # fmt: skip
     """Train the dynamic generator on the visible pixels of the last of ``masks`` (or reuse its run) and render its
     fill for each mask (``xs``: the video with that mask's pixels black): ``(estimates, run, info)``."""
     if run_dir is None or model_config is None or train_config is None:
         raise UsageError("method 'dg' needs run_dir, model_config and train_config")
-    trained, reused = trained_recovery(
-        run_dir, video, masks[-1], model_config, train_config, device=device, callback=callback, stop=stop
-    )
+    trained, reused = trained_recovery(run_dir, video, masks[-1], model_config, train_config, device=device,
+                                       callback=callback, stop=stop, warm_start=warm_start)  # fmt: skip
     info: dict[str, Any] = {"reused_run": reused} if reused else {}
     model = trained.model
     estimates = []

@@ -1,0 +1,54 @@
+"""Starting a run from another run's weights (``train(warm_start=...)``, ``recover --backward-epochs``)."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+from conftest import tiny_configs
+
+from dyngen.errors import UsageError
+from dyngen.io.masks import moving_region
+from dyngen.io.procedural import ripples
+from dyngen.runs.directory import Run
+from dyngen.runs.train import train
+from dyngen.tasks.recover import recover
+
+
+def first_loss(run_dir) -> float:
+    return json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])["mse"]
+
+
+def test_a_warm_started_run_starts_where_the_other_ended(tmp_path):
+    frames = torch.from_numpy(ripples(12, 16, seed=1))[None]
+    mc, tc = tiny_configs(epochs=30)
+    train(tmp_path / "a", frames, names=["v"], model_config=mc, train_config=tc, device="cpu")
+    one = replace(tc, epochs=1)
+    train(tmp_path / "fresh", frames.flip(1), names=["v"], model_config=mc, train_config=one, device="cpu")
+    warm = train(tmp_path / "warm", frames.flip(1), names=["v"], model_config=mc, train_config=one, device="cpu",
+                 warm_start=tmp_path / "a")  # fmt: skip
+    assert first_loss(tmp_path / "warm") < 0.5 * first_loss(tmp_path / "fresh")  # the weights carried over
+    assert Run(tmp_path / "warm").read_config()["data"]["warm_start"] == str(tmp_path / "a")
+    assert warm.chains.noise.shape == (1, 12, mc.noise_dim)
+    with pytest.raises(UsageError, match="another model"):
+        train(tmp_path / "other", frames, names=["v"], model_config=replace(mc, state_dim=5), train_config=one,
+              device="cpu", warm_start=tmp_path / "a")  # fmt: skip
+    assert not (tmp_path / "other").exists()  # refused before anything was written
+
+
+def test_both_ways_with_a_warm_backward_run(tmp_path):
+    video = ripples(12, 16, seed=3)
+    missing = moving_region(12, 16, 16, size=6, seed=0)
+    mc, tc = tiny_configs(epochs=4)
+    mc = replace(mc, emission="warp", warp_input="frame")
+    res = recover(video, missing, method="dg", both_ways=True, backward_epochs=2, run_dir=tmp_path / "run",
+                  model_config=mc, train_config=tc, device="cpu")  # fmt: skip
+    back = Run(tmp_path / "run_backward")
+    assert back.read_config()["data"]["warm_start"] == str(tmp_path / "run")
+    assert back.read_summary()["epochs"] == 2 and Run(tmp_path / "run").read_summary()["epochs"] == 4
+    seen = ~missing
+    x = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1
+    assert torch.allclose(res.recovered.permute(0, 2, 3, 1)[seen], x.permute(0, 2, 3, 1)[seen])
+    with pytest.raises(UsageError, match="backward_epochs"):
+        recover(video, missing, method="dg", backward_epochs=2, run_dir=tmp_path / "r2", model_config=mc,
+                train_config=tc, device="cpu")  # fmt: skip
