@@ -8,6 +8,7 @@ import torch
 
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.cli import main
+from dyngen.errors import UsageError
 from dyngen.io.video import to_tensor, to_uint8, write_video
 from dyngen.models.dynamic_generator import DynamicGenerator, ModelConfig
 from dyngen.models.warp import identity_grid, warp
@@ -77,15 +78,20 @@ def test_a_translating_pattern_is_reproduced_better_than_by_the_dcgan_emission(t
     assert psnr["warp"] > 40 and psnr["warp"] > psnr["dcgan"] + 4, psnr
 
 
-@pytest.mark.parametrize("warp_input", ["frame", "trackable", "first"])
-def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path, warp_input):
+BLEND = {"warp_combine": "blend"}
+WARPS = [{"warp_input": "frame"}, {"warp_input": "trackable"}, {"warp_input": "first"},
+         {"warp_input": "frame", **BLEND}, {"warp_input": "first", **BLEND}]  # fmt: skip
+
+
+@pytest.mark.parametrize("warp", WARPS)
+def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path, warp):
     clip = translating()
     missing = torch.zeros(12, 16, 16, dtype=torch.bool)
     missing[:, 3:9, 5:11] = True
     missing[4] = True  # and a whole frame
     other = clip.copy()
     other[missing.numpy()] = 255 - other[missing.numpy()]  # the hidden pixels changed
-    mc, tc = configs(warp_input=warp_input)
+    mc, tc = configs(**warp)
     a = recover(clip, missing, run_dir=tmp_path / "a", model_config=mc, train_config=tc, device="cpu")
     b = recover(other, missing, run_dir=tmp_path / "b", model_config=mc, train_config=tc, device="cpu")
     assert torch.equal(a.recovered[:, :, 0, 0], b.recovered[:, :, 0, 0])
@@ -96,9 +102,9 @@ def test_hidden_pixels_have_no_influence_and_observed_ones_are_kept(tmp_path, wa
     assert np.array_equal(to_uint8(a.recovered)[seen], clip[seen])
 
 
-@pytest.mark.parametrize("warp_input", ["frame", "trackable", "first"])
-def test_resume_of_a_warp_run_is_bit_identical(tmp_path, clip, warp_input):
-    mc, tc = configs(warp_input=warp_input)
+@pytest.mark.parametrize("warp", WARPS)
+def test_resume_of_a_warp_run_is_bit_identical(tmp_path, clip, warp):
+    mc, tc = configs(**warp)
     whole = train(tmp_path / "a", clip[None], names=["c"], model_config=mc, train_config=tc, device="cpu")
     short = TrainConfig(**{**tc.to_dict(), "epochs": 2})
     train(tmp_path / "b", clip[None], names=["c"], model_config=mc, train_config=short, device="cpu")
@@ -106,6 +112,23 @@ def test_resume_of_a_warp_run_is_bit_identical(tmp_path, clip, warp_input):
     for k, v in whole.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
     assert torch.equal(whole.chains.noise, resumed.chains.noise)
+
+
+def test_a_visibility_blend_is_the_warp_where_visible_and_the_drawn_image_where_not():
+    model = DynamicGenerator(configs(warp_combine="blend")[0]).generator
+    g = torch.Generator().manual_seed(0)
+    warped, image = torch.rand(2, 1, 2, 3, 16, 16, generator=g) * 2 - 1
+    logit = torch.full((1, 2, 1, 16, 16), 30.0)
+    logit[..., :8] = -30.0  # the left half hidden from the warp
+    frame = model.combine(warped, torch.cat([image, logit], dim=2))
+    assert torch.allclose(frame[..., 8:], warped[..., 8:], atol=1e-6)
+    assert torch.allclose(frame[..., :8], torch.tanh(image[..., :8]), atol=1e-6)
+    half = model.combine(warped, torch.cat([image, torch.zeros_like(logit)], dim=2))
+    assert torch.allclose(half, (warped + torch.tanh(image)) / 2)
+    parts = model.decompose(torch.randn(1, 3, 4, generator=g))
+    assert torch.allclose(parts["residual"], parts["frames"] - parts["warped"])  # what the warp does not explain
+    with pytest.raises(UsageError, match="trackable"):
+        ModelConfig(emission="warp", warp_combine="blend", warp_input="trackable").check()
 
 
 def test_the_first_image_starts_from_the_data(clip):
