@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig
+from dyngen.cli.train import with_time_limit
 from dyngen.evaluation.table import json_safe
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import load
@@ -41,15 +42,14 @@ def data_path(*parts: str) -> Path:
 
 
 def budget(minutes: float | None, stop: threading.Event, *, label: str = "", log_every: int = 0) -> Callable:
-    """An epoch callback that sets ``stop`` after ``minutes`` of training (None: never) and logs progress."""
+    """An epoch callback that sets ``stop`` after ``minutes`` of training of each run (None: never;
+    ``dyngen.cli.train.with_time_limit``) and logs progress."""
 
     def callback(record: dict) -> None:
-        if minutes is not None and record["elapsed"] >= 60 * minutes:
-            stop.set()
         if log_every and record["epoch"] % log_every == 0:
             logging.info("%s epoch %d: %.2f dB, %.0f s", label, record["epoch"], record["psnr"], record["elapsed"])
 
-    return callback
+    return with_time_limit(callback, stop, minutes)
 
 
 def _differences(held: dict, wanted: dict) -> list[str]:

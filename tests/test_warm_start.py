@@ -52,3 +52,24 @@ def test_both_ways_with_a_warm_backward_run(tmp_path):
     with pytest.raises(UsageError, match="backward_epochs"):
         recover(video, missing, method="dg", backward_epochs=2, run_dir=tmp_path / "r2", model_config=mc,
                 train_config=tc, device="cpu")  # fmt: skip
+
+
+def test_a_time_limit_applies_to_each_run_of_a_command():
+    """recover --both-ways trains two runs: the first reaching --time-limit must not cut the second to one epoch,
+    and a stop that the limit did not set (Ctrl-C) stays."""
+    import threading
+
+    from dyngen.cli.train import with_time_limit
+
+    seen = []
+    stop = threading.Event()
+    cb = with_time_limit(seen.append, stop, 1.0)  # one minute per run
+    cb({"epoch": 1, "elapsed": 30.0})
+    assert not stop.is_set()
+    cb({"epoch": 2, "elapsed": 61.0})
+    assert stop.is_set()  # the first run stops
+    cb({"epoch": 1, "elapsed": 2.0})
+    assert not stop.is_set() and len(seen) == 3  # the second run has its own minute
+    stop.set()  # Ctrl-C
+    cb({"epoch": 2, "elapsed": 4.0})
+    assert stop.is_set()

@@ -133,14 +133,22 @@ def progress(total: int, initial: int, quiet: bool, desc: str = "train") -> Iter
 
 
 def with_time_limit(callback: Callable[[dict], None], stop: threading.Event, minutes: float | None):
-    """Wrap an epoch callback so that training stops (with a checkpoint) after ``minutes`` of training."""
+    """Wrap an epoch callback so that training stops (with a checkpoint) after ``minutes`` of training of each run:
+    a command that trains two runs (``recover --both-ways``) gives the second its own ``minutes``, so a stop this
+    limit set is lifted when a run under the limit reports; a stop set otherwise (Ctrl-C) stays."""
     if not minutes:
         return callback
+    limited = False  # whether ``stop`` is set by this limit
 
     def wrapped(record: dict) -> None:
+        nonlocal limited
         callback(record)
         if record["elapsed"] >= 60 * minutes:
+            limited = True
             stop.set()
+        elif limited:  # the next run, with a limit of its own
+            limited = False
+            stop.clear()
 
     return wrapped
 
