@@ -125,7 +125,8 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
     p.add_argument(
         "--backward-epochs", type=number(int, POSITIVE_INT), default=None, metavar="N",
         help="with --both-ways: the backward run starts from the forward run's weights and trains N epochs "
-        "(default: from scratch, as long as the forward run; with a third of them, --both-ways costs 1.33 trainings instead of 2)",
+        "(default: from scratch, as long as the forward run; with a third of its epochs, --both-ways costs 1.33 "
+        "trainings instead of 2)",
     )  # fmt: skip
     p.add_argument(
         "--blend", default="none", choices=BLENDS,
