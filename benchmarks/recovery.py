@@ -9,6 +9,11 @@ Cases (first 70 frames of each clip, masks from ../shared/data/recovery/masks):
 Prints case x method with the recovery error (mean |recovered - truth| over hidden
 pixels, 0-255), hidden PSNR and wall time, and saves comparison grids.
 
+A model's run directory is named by its case and recipe (the model and training settings, the blend, the
+backward epochs), so a second benchmark of the same recipe reuses the trained runs (continuing one stopped
+short of its epochs) and only makes the fills again: ``--blend`` and ``--residual`` can be compared on the same
+training.
+
     python benchmarks/recovery.py                       # 64x64, CPU preset, every method
     python benchmarks/recovery.py --methods interp lds  # baselines only (fast)
     python benchmarks/recovery.py --size 150 --preset paper-recovery --device cuda   # the paper's setting
@@ -20,8 +25,9 @@ pixels, 0-255), hidden PSNR and wall time, and saves comparison grids.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -83,8 +89,10 @@ def main() -> None:
         views, labels = [occluded_view(video, missing)], ["input"]
         for method in args.methods:
             stop = threading.Event()
-            run_dir = out / "runs" / f"{name.replace('/', '_')}_{method}_{int(time.time())}"
             model = replace(cfg.model, emission="warp") if method == "warp" else cfg.model
+            recipe = [model.to_dict(), cfg.train.to_dict(), args.blend, args.backward_epochs]
+            digest = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
+            run_dir = out / "runs" / f"{name.replace('/', '_')}_{method}_{digest}"
             res = recover(
                 to_tensor(video), missing, method="dg" if method == "warp" else method, run_dir=run_dir,
                 model_config=model,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from dyngen.baselines import BASELINES, get_baseline, interp, mrf
+from dyngen.baselines import BASELINES, get_baseline, interp, median, mrf
 from dyngen.errors import MaskError, UsageError
 from dyngen.evaluation.recovery import hidden_psnr, recovery_error
 
@@ -63,6 +63,38 @@ def test_hold_takes_the_nearest_visible_value_per_pixel() -> None:
     expected[4] = video[5]
     expected[4:6, :, 0, 0] = video[6, :, 0, 0]  # nearer to 6 than to 1
     assert torch.equal(out, expected)
+
+
+def test_median_takes_the_median_of_visible_values_in_its_window() -> None:
+    t = 11
+    series = torch.tensor([0.9, -0.5, 0.1, 0.7, 0.0, -0.3, 0.4, -0.9, 0.2, 0.8, -0.1])
+    video = series.view(t, 1, 1, 1).expand(t, 3, 2, 2).contiguous()
+    video[:, 1] *= -1  # each channel on its own
+    missing = torch.zeros(t, 2, 2, dtype=torch.bool)
+    missing[4, 0, 0] = True  # window 2 sees frames 2, 3, 5, 6: 0.1, 0.7, -0.3, 0.4
+    missing[:, 1, 1] = True
+    missing[[0, 10], 1, 1] = False  # seen at frames 0 and 10 only: nothing within 2 frames of frame 5
+    garbage = torch.where(missing[:, None], torch.full_like(video, 9.0), video)
+    out = median.fill(garbage, missing, window=2)
+    # torch's median of an even count is the lower middle value
+    assert out[4, 0, 0, 0] == series[2] and out[4, 1, 0, 0] == -series[6]  # 0.1 of (-0.3, 0.1, 0.4, 0.7)
+    assert (
+        out[5, 0, 1, 1] == series[10] and out[5, 1, 1, 1] == -series[0]
+    )  # all its visible values (0.9, -0.1): the lower
+    assert out[1, 0, 1, 1] == series[0]  # frames 0-3 are within the window of frame 0 only
+    visible = ~missing[:, None].expand_as(video)
+    assert torch.equal(out[visible], video[visible])
+
+
+def test_median_is_exact_on_a_video_constant_in_time_in_chunks(monkeypatch) -> None:
+    monkeypatch.setattr(median, "_CHUNK", 200)  # several chunks of pixels
+    video = (torch.rand(1, 3, 6, 7, generator=_gen(0)) * 2 - 1).expand(9, 3, 6, 7).contiguous()
+    missing = torch.rand(9, 6, 7, generator=_gen(1)) < 0.7
+    missing[:, 2:4, 3] = True  # never seen: filled in space
+    out = median.fill(video, missing)
+    seen = ~missing.all(dim=0)
+    torch.testing.assert_close(out[:, :, seen], video[:, :, seen], atol=0, rtol=0)
+    assert torch.isfinite(out).all()
 
 
 def test_interp_fills_always_hidden_pixels_in_space() -> None:
@@ -138,7 +170,7 @@ def test_bad_inputs_are_reported() -> None:
     with pytest.raises(MaskError, match="every pixel"):
         interp.fill(video, torch.ones(3, 4, 4, dtype=torch.bool))
     with pytest.raises(UsageError, match="interp, mrf-l2, mrf-l1"):
-        get_baseline("median")
+        get_baseline("nearest")
 
 
 def test_recovery_error_and_psnr_known_values() -> None:

@@ -7,7 +7,15 @@ import pytest
 import torch
 from conftest import tiny_configs
 
-from dyngen.algorithms.blend import GAP_EDGES, apply_blend, fit_blend, pixel_classes, probe_mask
+from dyngen.algorithms.blend import (
+    CONSENSUS,
+    GAP_EDGES,
+    apply_blend,
+    fit_blend,
+    pixel_classes,
+    probe_mask,
+    with_consensus,
+)
 from dyngen.cli import main
 from dyngen.errors import UsageError
 from dyngen.io.masks import moving_region, save_mask
@@ -71,6 +79,23 @@ def test_the_blend_takes_each_class_from_the_fill_that_is_right_there():
     assert share["a"] > 0 and share["b"] > 0 and abs(sum(share.values()) - 1) < 1e-9
 
 
+def test_the_consensus_is_the_fills_median_and_outvotes_a_wild_fill_wherever_it_is():
+    g = torch.Generator().manual_seed(2)
+    truth = torch.rand(30, 3, 12, 12, generator=g) * 2 - 1
+    wild = torch.rand(30, 12, 12, generator=g)
+    # three fills, each far off on its own third of the pixels and exact elsewhere: no convex blend of them is
+    # exact anywhere they disagree, their median is exact everywhere
+    fills = {k: torch.where(((wild * 3).long() == i)[:, None], truth + 0.8, truth) for i, k in enumerate("abc")}
+    fills = with_consensus(fills)
+    assert list(fills) == ["a", "b", "c", CONSENSUS] and torch.equal(fills[CONSENSUS], truth)
+    pair = with_consensus({"a": truth, "b": truth + 1})  # an even count: the lower middle value
+    assert torch.equal(pair[CONSENSUS], truth)
+    missing = frames_mask(30, 12, [4, 5, 11, 19, 20, 26])
+    probe = probe_mask(missing, fraction=0.3)
+    blend = fit_blend(fills, truth, missing | probe, probe)
+    assert blend["probe_error"][CONSENSUS] == 0 and blend["probe_error"]["blend"] < 0.02 * blend["probe_error"]["a"]
+
+
 def test_recover_with_a_blend_finds_the_fill_that_is_exact():
     # every pixel moves linearly in time: interpolation in time (and a rank-2 LDS) is exact between visible frames,
     # a hold is not; asked for a hold, the blend still gives the hidden pixels to the exact fills
@@ -80,7 +105,7 @@ def test_recover_with_a_blend_finds_the_fill_that_is_exact():
     missing = frames_mask(48, 8, [3, 4, 9, 14, 15, 16, 21, 27, 33, 36, 42])
     res = recover(video, missing, method="hold", blend="cv")
     report = res.info["blend"]
-    assert set(report["share"]) == set(CLASSIC)
+    assert set(report["share"]) == {*CLASSIC, CONSENSUS}
     assert report["probe_error"]["interp"] < 1e-6 and report["probe_error"]["hold"] > 0.5
     assert report["share"]["interp"] + report["share"]["lds"] > 0.9 and report["share"]["hold"] < 0.05
     assert report["probe_error"]["blend"] < 0.1 * report["probe_error"]["hold"]

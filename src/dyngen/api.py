@@ -123,7 +123,7 @@ def recover(
     """Fill the hidden pixels (``missing``: bool ``(T, H, W)``, True = hidden) of a video.
 
     The dynamic generator (``method="dg"``, trained into ``run_dir`` from the visible pixels only, with
-    ``preset`` and ``settings``) or a baseline (``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``). The
+    ``preset`` and ``settings``) or a baseline (``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``, ``median``). The
     result keeps every observed pixel exactly (``Recovery.recovered``, ``(T, 3, H, W)`` in [-1, 1]).
     ``blend="cv"`` blends the method's fill with the classic ones by their errors on held-out visible pixels
     (``Recovery.info["blend"]``: each fill's held-out error and its share of the hidden pixels).

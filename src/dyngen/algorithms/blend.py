@@ -14,6 +14,11 @@ not guessed:
    the probes of that class (the paper's metric), and the weights over all probes for a class with too few;
 4. ``apply_blend``: each hidden pixel of the real mask takes its class's blend of the fills made on that mask.
 
+Beside the fills themselves the blend can take their per-pixel median (``with_consensus``): a robust
+consensus that no convex weights give (where one fill is far off at a pixel and another at the next, their median
+ignores both), and, under the mean absolute error, the better guess where the fills disagree because the change
+cannot be predicted (fire).
+
 Observed pixels are never changed: a blend only fills hidden ones.
 """
 
@@ -73,6 +78,15 @@ def pixel_classes(missing: torch.Tensor) -> torch.Tensor:
 
 
 N_CLASSES = 2 * (len(GAP_EDGES) + 2)
+CONSENSUS = "consensus"  # the name of the fills' per-pixel median among the candidates
+
+
+def with_consensus(fills: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``fills`` and, as ``CONSENSUS``, their per-pixel median (of an even number of fills, the lower middle
+    value), a candidate of its own for ``fit_blend``."""
+    dtype = next(iter(fills.values())).dtype
+    stack = torch.stack([f.detach().cpu().to(dtype) for f in fills.values()])
+    return {**fills, CONSENSUS: stack.median(dim=0).values}
 
 
 def _values(video: torch.Tensor, where: torch.Tensor) -> torch.Tensor:

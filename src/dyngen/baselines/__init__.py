@@ -7,7 +7,8 @@ see :mod:`dyngen.io.masks`). The output keeps the visible pixels bit-exactly.
 - ``interp``: linear interpolation in time per pixel (:mod:`.interp`);
 - ``mrf-l2``: harmonic (Laplace) fill over the space-time grid (:mod:`.mrf`);
 - ``mrf-l1``: total-variation fill over the space-time grid (:mod:`.mrf`);
-- ``hold``: per pixel, the nearest visible value in time (:mod:`.interp`).
+- ``hold``: per pixel, the nearest visible value in time (:mod:`.interp`);
+- ``median``: per pixel, the running median in time of its visible values (:mod:`.median`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from dyngen.baselines import interp, mrf
+from dyngen.baselines import interp, median, mrf
 from dyngen.errors import UsageError
 
 Fill = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -26,6 +27,7 @@ BASELINES: dict[str, Fill] = {
     "mrf-l2": mrf.fill_l2,
     "mrf-l1": mrf.fill_l1,
     "hold": interp.hold,
+    "median": median.fill,
 }
 
 

@@ -8,8 +8,9 @@ reconstruction where pixels are hidden.
 
 Classic baselines run through the same function, so every comparison uses one
 harness: ``interp`` (linear in time), ``mrf-l2`` (space-time Laplace),
-``mrf-l1`` (total variation), ``lds`` (PCA + AR(1) fitted to the visible data)
-and ``hold`` (the nearest visible value in time, a frame repetition).
+``mrf-l1`` (total variation), ``lds`` (PCA + AR(1) fitted to the visible data),
+``hold`` (the nearest visible value in time, a frame repetition) and ``median``
+(the running median in time of a pixel's visible values).
 
 ``residual`` (off by default, which is the paper's fill) corrects a model's
 reconstruction G with its own error on the visible pixels: the hidden pixels
@@ -41,7 +42,7 @@ import numpy as np
 import torch
 
 from dyngen.algorithms.abptt import TrainConfig
-from dyngen.algorithms.blend import apply_blend, fit_blend, probe_mask
+from dyngen.algorithms.blend import apply_blend, fit_blend, probe_mask, with_consensus
 from dyngen.algorithms.hidden_states import STATE_FILLS, choose_hidden_frames, hidden_frame_states
 from dyngen.baselines import get_baseline
 from dyngen.baselines.interp import time_neighbours
@@ -57,12 +58,12 @@ from dyngen.runs.train import resume, train
 
 log = logging.getLogger(__name__)
 
-METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds", "hold")
+METHODS = ("dg", "interp", "mrf-l2", "mrf-l1", "lds", "hold", "median")
 MODELS = ("dg", "lds")  # the methods that reconstruct every pixel (and so have a residual on the visible ones)
 RESIDUALS = ("none", "interp", "mrf-l2", "mrf-l1")
 HIDDEN_FRAMES = (*STATE_FILLS, "auto")
 BLENDS = ("none", "cv")
-CLASSIC = ("interp", "hold", "mrf-l1", "mrf-l2", "lds")  # the fills a cross-validated blend chooses among
+CLASSIC = ("interp", "hold", "mrf-l1", "mrf-l2", "lds", "median")  # the fills a cross-validated blend chooses among
 
 
 @dataclass
@@ -148,7 +149,7 @@ def recover(
     Args:
         video: ``(T, 3, H, W)`` in [-1, 1] (or uint8 ``(T, H, W, 3)``); its hidden pixels are never used.
         missing: bool ``(T, H, W)``, True = hidden.
-        method: one of ``dg``, ``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``.
+        method: one of ``dg``, ``interp``, ``mrf-l2``, ``mrf-l1``, ``lds``, ``hold``, ``median``.
         run_dir: the run directory for ``dg`` (kept afterwards; the run of an earlier recovery of the same video,
             mask and settings is reused without training: ``trained_recovery``).
         model_config, train_config: settings for ``dg``.
@@ -225,12 +226,14 @@ def _classic_fill(method: str, x: torch.Tensor, missing: torch.Tensor, lds_state
 
 def _cv_blend(name, estimates, video, xs, masks, probe, lds_state_dim) -> tuple[torch.Tensor, dict]:
     """The method's fill (``estimates``: on the real mask, then with the probes hidden) blended with every other
-    classic fill by weights fitted on the probes: the video and what the blend reports."""
+    classic fill and the fills' consensus (their per-pixel median) by weights fitted on the probes: the video and
+    what the blend reports."""
     fills = [{name: e} for e in estimates]  # per mask: name -> fill
     for other in CLASSIC:
         if other != name:
             for f, x, m in zip(fills, xs, masks):
                 f[other] = _classic_fill(other, x, m, lds_state_dim, {})
+    fills = [with_consensus(f) for f in fills]
     fitted = fit_blend(fills[1], video, masks[1], probe)
     estimate, share = apply_blend(fills[0], masks[0], fitted)
     report = {"share": {k: round(v, 3) for k, v in share.items()},
