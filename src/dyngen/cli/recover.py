@@ -130,8 +130,8 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
     )  # fmt: skip
     p.add_argument(
         "--blend", default="none", choices=BLENDS,
-        help="cv: fill each hidden pixel with a blend of the method's fill and the classic ones "
-        f"({', '.join(CLASSIC)}), weighted by their errors on held-out visible pixels laid like the hidden ones, "
+        help="cv: fill each hidden pixel with a blend of the method's fill, the classic ones "
+        f"({', '.join(CLASSIC)}) and their per-pixel median, weighted by their errors on held-out visible pixels laid like the hidden ones, "
         "per length of the pixel's gap in time; the method learns without those pixels, and the output reports "
         "each fill's held-out error and share (docs/recovery.md)",
     )  # fmt: skip
