@@ -131,9 +131,9 @@ def _add(sub: argparse._SubParsersAction, name: str, helptext: str, description:
     p.add_argument(
         "--blend", default="none", choices=BLENDS,
         help="cv: fill each hidden pixel with a blend of the method's fill, the classic ones "
-        f"({', '.join(CLASSIC)}) and their per-pixel median, weighted by their errors on held-out visible pixels laid like the hidden ones, "
-        "per length of the pixel's gap in time; the method learns without those pixels, and the output reports "
-        "each fill's held-out error and share (docs/recovery.md)",
+        f"({', '.join(CLASSIC)}) and their per-pixel median, weighted by their errors on held-out visible pixels "
+        "laid like the hidden ones, per length of the pixel's gap in time; the method learns without those pixels, "
+        "and the output reports each fill's held-out error and share (docs/recovery.md)",
     )  # fmt: skip
     p.add_argument("--run", default=None, type=path,
                    help="run directory for dg (default: OUT_run beside the output); the run of an earlier recovery "
