@@ -127,6 +127,8 @@ def test_bad_requests_get_the_libraries_messages(studio):
         ({"kind": "train", "params": {"clips": ["../x.npy"]}}, "outside the workspace's uploads/ folder"),
         ({"kind": "synthesize", "params": {"run": "runs/none"}}, "runs/none: no such file"),
         ({"kind": "recover", "params": {"clip": clip}}, "draw the mask on the frame, or choose a mask file"),
+        ({"kind": "recover", "params": {"clip": clip, "blend": "vote"}}, "blend must be one of none, cv"),
+        ({"kind": "recover", "params": {"clip": clip, "method": "hold", "both_ways": True}}, "(method dg), not hold"),
     ]
     for body, message in cases:
         status, answer = request(port, "POST", "/api/jobs", body)
@@ -176,6 +178,24 @@ def test_train_stop_resume_synthesize_and_the_cli_shares_the_runs(studio, tmp_pa
     conn.request("GET", "/files/" + job["outputs"][0]["path"] + "?download=1")
     r = conn.getresponse()
     assert r.status == 200 and r.read()[:6] == b"GIF89a" and "attachment" in r.getheader("Content-Disposition")
+
+
+def test_a_blended_recovery_reports_each_fills_share(studio, tmp_path):
+    _, port = studio
+    clip = request(port, "POST", "/api/demo", {"seed": 0})[1]["upload"]["path"]
+    missing = np.zeros((12, 16, 16), bool)
+    missing[[3, 4, 7], 4:12, 4:12] = True
+    np.save(tmp_path / "m.npy", missing)
+    mask = request(port, "POST", "/api/upload?name=m.npy", (tmp_path / "m.npy").read_bytes(), raw=True)[1]
+    params = {"clip": clip, "size": "16", "frames": "12", "method": "hold", "mask_file": mask["upload"]["path"]}
+    plain = wait_job(port, request(port, "POST", "/api/jobs", {"kind": "recover", "params": params})[1]["job"]["id"])
+    params["blend"] = "cv"
+    job = wait_job(port, request(port, "POST", "/api/jobs", {"kind": "recover", "params": params})[1]["job"]["id"])
+    assert plain["state"] == job["state"] == "done", (plain, job)
+    shares = dict(part.rsplit(" ", 1) for part in job["info"]["blend"].split(", "))
+    assert "hold" in shares and abs(sum(map(float, shares.values())) - 1) < 0.1  # shares under 1% left out
+    assert job["info"]["error"] < plain["info"]["error"]  # the ripples move smoothly: the blend beats the hold
+    assert "blend" not in plain["info"]
 
 
 def test_a_failing_job_says_why_and_keeps_what_was_there(studio, tmp_path):

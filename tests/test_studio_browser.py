@@ -20,6 +20,9 @@ import pytest
 from PIL import Image
 from test_studio import request, studio, wait_job  # noqa: F401 (studio is a fixture)
 
+from dyngen.algorithms.blend import CONSENSUS
+from dyngen.tasks.recover import CLASSIC
+
 pytestmark = pytest.mark.slow
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
                  if p and Path(p).exists()), None)  # fmt: skip
@@ -146,7 +149,7 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
     shot(page, tmp_path, "3-synthesize")
     assert (s.ws.root / "outputs" / "0003-synthesize" / "sample_0.gif").is_file()
 
-    # paint a mask stroke over frames 2..9 and recover with the dynamic generator
+    # paint a mask stroke over frames 2..9 and recover with the dynamic generator, blended by cross-validation
     open_page(page, port, "recover")
     form = "#recover-form"
     for name, value in {"size": "16", "frames": "12", "epochs": "3", "settings": TINY, "mask_from": "2",
@@ -154,6 +157,7 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
         page.fill(f"{form} [name={name}]", value)
     page.locator(f"{form} [name=size]").dispatch_event("change")
     page.select_option(f"{form} [name=crop]", "center")  # the frame drawn on is read as the clip will be
+    page.select_option(f"{form} [name=blend]", "cv")
     loaded(page, "#mask-image")
     assert "crop=center" in page.get_attribute("#mask-image", "src")
     box = page.locator("#mask-canvas").bounding_box()
@@ -166,6 +170,8 @@ def test_the_studio_in_chromium(browser, studio, tmp_path):  # noqa: F811
     job = wait_job(port, 4)
     assert job["state"] == "done" and job["kind"] == "recover", job["message"]
     assert job["info"]["error"] >= 0 and 0 < job["info"]["hidden_fraction"] < 0.5
+    shares = dict(part.rsplit(" ", 1) for part in job["info"]["blend"].split(", "))  # cross-validated
+    assert set(shares) <= {"dg", *CLASSIC, CONSENSUS} and abs(sum(map(float, shares.values())) - 1) < 0.1
     folder = s.ws.root / "outputs" / "0004-recover"
     mask = np.load(folder / "mask.npy")
     assert mask.shape == (12, 16, 16) and not mask[:2].any() and not mask[10:].any()

@@ -213,11 +213,14 @@ def drawn_mask(data_url: Any, frames: int, size: tuple[int, int], first: int, la
 
 def plan_recover(p: Params, ws: Workspace, device: str) -> Plan:
     from dyngen.io.masks import load_mask, occluded_view, save_mask
-    from dyngen.tasks.recover import METHODS
+    from dyngen.tasks.recover import BLENDS, METHODS
 
     clip = p.path(ws, "clip", "uploads")
     mode = p.text("mode", "recover", choices=("recover", "remove"))
     method = p.text("method", "dg", choices=METHODS)
+    blend, both_ways = p.text("blend", "none", choices=BLENDS), p.flag("both_ways")
+    if both_ways and method != "dg":
+        raise StudioError(f"{mode}: both ways in time is for the dynamic generator (method dg), not {method}")
     preset = p.text("preset", "cpu-recovery", choices=tuple(PRESETS))
     cfg, overrides = _training(p, preset, _size(p, PRESETS[preset]["data"]["size"]), p.integer("frames"))
     mask_file = ws.resolve(p.raw["mask_file"], under="uploads") if p.raw.get("mask_file") else None
@@ -239,12 +242,16 @@ def plan_recover(p: Params, ws: Workspace, device: str) -> Plan:
         job.output(ws.rel(save_mask(folder / "mask.npy", missing)), "the mask (.npy, 1 = missing)", "download")
         job.run = ws.rel(out) if out else None
         result = dyngen.recover(video, missing, method=method, run_dir=out, preset=preset, device=device,
-                                callback=job.on_epoch, stop=job.stop, **overrides)  # fmt: skip
+                                callback=job.on_epoch, stop=job.stop, blend=blend, both_ways=both_ways,
+                                **overrides)  # fmt: skip
         recovered = to_uint8(result.recovered)
         shown = occluded_view(video, missing)
         _write_clip(ws, job, folder, "compare", side_by_side([shown, recovered]), "input | result")
         _write_clip(ws, job, folder, "result", recovered, "result")
         job.info.update({"method": method, "hidden_fraction": round(float(missing.float().mean()), 4)})
+        if "blend" in result.info:  # each fill's share of the hidden pixels, the largest first
+            share = sorted(result.info["blend"]["share"].items(), key=lambda kv: -kv[1])
+            job.info["blend"] = ", ".join(f"{k} {v:.2f}" for k, v in share if v >= 0.01)
         if mode == "recover":
             from dyngen.evaluation.recovery import hidden_metrics
 
