@@ -77,7 +77,7 @@ def test_median_takes_the_median_of_visible_values_in_its_window() -> None:
     garbage = torch.where(missing[:, None], torch.full_like(video, 9.0), video)
     out = median.fill(garbage, missing, window=2)
     # torch's median of an even count is the lower middle value
-    assert out[4, 0, 0, 0] == series[2] and out[4, 1, 0, 0] == -series[6]  # 0.1 of (-0.3, 0.1, 0.4, 0.7)
+    assert out[4, 0, 0, 0] == series[2] and out[4, 1, 0, 0] == -series[6]  # the lower middle of 4 values, per channel
     assert (
         out[5, 0, 1, 1] == series[10] and out[5, 1, 1, 1] == -series[0]
     )  # all its visible values (0.9, -0.1): the lower

@@ -8,7 +8,7 @@ Alone it is a poor fill (it ignores how near in time a visible value is, so it b
 fill beats it on most of the reproduction cases). It exists for ``recover --blend cv``: where change is
 intrackable (fire) a sharp fill is sharp and wrong, and under the paper's metric, the mean absolute error, the
 best guess of a value that cannot be predicted is a median of the values it takes nearby, which no other fill
-gives. The window, 8 frames, was chosen across the 8 reproduction cases (``docs/recovery.md``).
+gives. The window, 8 frames, was chosen across the 8 reproduction cases (``docs/warp.md``).
 """
 
 from __future__ import annotations
