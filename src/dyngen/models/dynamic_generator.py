@@ -74,8 +74,7 @@ class ModelConfig(DictConfig):
     warp_combine: str = option(
         "residual", "warp: how a frame is made of its warped image: plus a residual image (residual), or blended "
         "per pixel with a generated image by a learned visibility (blend: where the warp cannot explain the frame, "
-        "the state draws it as the DCGAN emission does), or plus a residual before a tanh (logit: frames stay in "
-        "range; docs/warp.md)", choices=WARP_COMBINES, group="warp emission",
+        "the state draws it as the DCGAN emission does; docs/warp.md)", choices=WARP_COMBINES, group="warp emission",
     )  # fmt: skip
     max_displacement: float = option(
         0.0, "warp: the largest displacement per frame, in pixels (0: 2 for every 64 pixels of the frame's larger "
@@ -89,9 +88,8 @@ class ModelConfig(DictConfig):
     def check(self) -> None:
         super().check()
         check_size(self.height, self.width)  # both emissions are built on the DCGAN stack
-        if self.emission == "warp" and self.warp_combine != "residual" and self.warp_input == "trackable":
-            raise UsageError(f"--warp-combine {self.warp_combine} has no trackable part to carry on: use --warp-input "
-                             "first or frame")  # fmt: skip
+        if self.emission == "warp" and self.warp_combine == "blend" and self.warp_input == "trackable":
+            raise UsageError("--warp-combine blend has no trackable part to carry on: use --warp-input first or frame")
 
 
 class DynamicGenerator(nn.Module):

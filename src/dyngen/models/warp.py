@@ -38,8 +38,7 @@ from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
 WARP_INPUTS = ("frame", "trackable", "first")
-WARP_COMBINES = ("residual", "blend", "logit")
-LOGIT_EDGE = 0.999  # warped values are clamped to +-this before atanh
+WARP_COMBINES = ("residual", "blend")
 
 
 def scaled_displacement(h: int, w: int) -> float:
@@ -100,16 +99,15 @@ class WarpEmission(Emission):
             raise ValueError(f"warp_input must be one of {WARP_INPUTS}, got {warp_input!r}")
         if warp_combine not in WARP_COMBINES:
             raise ValueError(f"warp_combine must be one of {WARP_COMBINES}, got {warp_combine!r}")
-        if warp_combine != "residual" and warp_input == "trackable":
-            raise ValueError(f"warp_combine {warp_combine!r} has no trackable part to carry: use warp_input 'frame' "
-                             "or 'first'")  # fmt: skip
+        if warp_combine == "blend" and warp_input == "trackable":
+            raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
-        self.combined = warp_combine
+        self.blended = warp_combine == "blend"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
-        channels = 6 if warp_combine == "blend" else 5  # displacement, residual (or image), visibility
+        channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
         self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels,
                                      out_tanh=False, **widths)  # fmt: skip
         if appearance_dim:
@@ -184,14 +182,10 @@ class WarpEmission(Emission):
         return self.max_displacement * torch.tanh(maps[:, :, :2]), maps[:, :, 2:]
 
     def combine(self, warped: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        """A frame from its warped image and ``maps`` (``motion_maps``'): ``warped + residual``; with
-        ``warp_combine="blend"`` ``v warped + (1 - v) tanh(image)``, ``v = sigmoid(logit)`` (1: the warp is seen); with
-        ``"logit"`` ``tanh(atanh(warped) + residual)``, the residual added before the DCGAN emission's tanh, so a
-        frame stays in range however far a state is from those it was trained on."""
-        if self.combined == "residual":
+        """A frame from its warped image and ``maps`` (``motion_maps``'): ``warped + residual``, or with
+        ``warp_combine="blend"`` ``v warped + (1 - v) tanh(image)``, ``v = sigmoid(logit)`` (1: the warp is seen)."""
+        if not self.blended:
             return warped + maps
-        if self.combined == "logit":
-            return torch.tanh(torch.atanh(warped.clamp(-LOGIT_EDGE, LOGIT_EDGE)) + maps)
         v = torch.sigmoid(maps[..., 3:, :, :])
         return v * warped + (1 - v) * torch.tanh(maps[..., :3, :, :])
 
@@ -217,7 +211,7 @@ class WarpEmission(Emission):
             parts = self._teacher_forced(states, appearance, previous, observed, flow, maps, warps)
         else:
             parts = self._chain(states, appearance, previous, observed, visible, flow, maps, warps)
-        if self.combined != "residual":  # what the warp does not explain
+        if self.blended:  # what the warp does not explain
             parts["residual"] = parts["frames"] - parts["warped"]
         return parts
 
