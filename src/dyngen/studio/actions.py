@@ -213,14 +213,13 @@ def drawn_mask(data_url: Any, frames: int, size: tuple[int, int], first: int, la
 
 def plan_recover(p: Params, ws: Workspace, device: str) -> Plan:
     from dyngen.io.masks import load_mask, occluded_view, save_mask
-    from dyngen.tasks.recover import BLENDS, METHODS
+    from dyngen.tasks.recover import BLENDS, METHODS, check_options
 
     clip = p.path(ws, "clip", "uploads")
     mode = p.text("mode", "recover", choices=("recover", "remove"))
     method = p.text("method", "dg", choices=METHODS)
     blend, both_ways = p.text("blend", "none", choices=BLENDS), p.flag("both_ways")
-    if both_ways and method != "dg":
-        raise StudioError(f"{mode}: both ways in time is for the dynamic generator (method dg), not {method}")
+    check_options(method, blend=blend, both_ways=both_ways)
     preset = p.text("preset", "cpu-recovery", choices=tuple(PRESETS))
     cfg, overrides = _training(p, preset, _size(p, PRESETS[preset]["data"]["size"]), p.integer("frames"))
     mask_file = ws.resolve(p.raw["mask_file"], under="uploads") if p.raw.get("mask_file") else None

@@ -105,7 +105,17 @@ def check_mask(video: torch.Tensor, missing: torch.Tensor) -> None:
         log.warning("the mask hides no pixel: the output is the input")
 
 
-def _check_options(method: str, residual: str, hidden_frames: str, model_config: ModelConfig | None) -> None:
+def check_options(
+    method: str,
+    *,
+    residual: str = "none",
+    hidden_frames: str = "chain",
+    model_config: ModelConfig | None = None,
+    blend: str = "none",
+    both_ways: bool = False,
+    backward_epochs: int | None = None,
+) -> None:
+    """Refuse (UsageError) a combination of ``recover``'s options that cannot run, before anything is done."""
     if method not in METHODS:
         raise UsageError(f"unknown method '{method}'; allowed: {', '.join(METHODS)}")
     if residual not in RESIDUALS:
@@ -124,6 +134,13 @@ def _check_options(method: str, residual: str, hidden_frames: str, model_config:
             f"--hidden-frames auto scores frames rendered on their own, which the '{model_config.emission}' emission "
             "cannot do (it follows the previous frame); choose chain, interp or nearest"
         )
+    if blend not in BLENDS:
+        raise UsageError(f"unknown blend '{blend}'; allowed: {', '.join(BLENDS)}")
+    if both_ways and method != "dg":
+        raise UsageError(f"both ways in time learns the dynamic generator (method dg), not {method}")
+    if backward_epochs is not None and (not both_ways or backward_epochs < 1):
+        raise UsageError(f"backward_epochs ({backward_epochs}) is the backward run's length: a positive number, with "
+                         "both_ways")  # fmt: skip
 
 
 def recover(
@@ -173,14 +190,8 @@ def recover(
     Returns:
         The recovered video (observed pixels exactly the input's) and timing.
     """
-    _check_options(method, residual, hidden_frames, model_config)
-    if blend not in BLENDS:
-        raise UsageError(f"unknown blend '{blend}'; allowed: {', '.join(BLENDS)}")
-    if both_ways and method != "dg":
-        raise UsageError(f"both_ways learns the dynamic generator in both directions of time; not for '{method}'")
-    if backward_epochs is not None and (not both_ways or backward_epochs < 1):
-        raise UsageError(f"backward_epochs ({backward_epochs}) is the backward run's length: a positive number, with "
-                         "both_ways")  # fmt: skip
+    check_options(method, residual=residual, hidden_frames=hidden_frames, model_config=model_config, blend=blend,
+                  both_ways=both_ways, backward_epochs=backward_epochs)  # fmt: skip
     video = as_frames(video, ndim=4)
     check_mask(video, missing)
     t0 = time.perf_counter()
