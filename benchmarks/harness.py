@@ -24,6 +24,7 @@ import torch
 from dyngen.algorithms.abptt import TrainConfig
 from dyngen.cli.train import with_time_limit
 from dyngen.evaluation.table import json_safe
+from dyngen.models.dynamic_generator import ModelConfig
 from dyngen.presets import resolve_config
 from dyngen.runs.checkpoint import load
 from dyngen.runs.directory import CONFIG, Run
@@ -54,7 +55,11 @@ def budget(minutes: float | None, stop: threading.Event, *, label: str = "", log
 
 def _differences(held: dict, wanted: dict) -> list[str]:
     """The model and training settings (but ``TrainConfig.RECORDING``) where a run's config differs from the
-    one wanted."""
+    one wanted; a setting the run predates counts as its default, so a new option does not orphan old runs."""
+    held = {
+        "model": ModelConfig.from_dict(held["model"]).to_dict(),
+        "train": TrainConfig.from_dict(held["train"]).to_dict(),
+    }
     return [f"{g}.{k}={held[g].get(k)} (wanted {v})" for g in ("model", "train")
             for k, v in wanted[g].items() if k not in TrainConfig.RECORDING and held[g].get(k) != v]  # fmt: skip
 

@@ -37,6 +37,18 @@ def test_harness_trains_reuses_and_continues_a_run(tmp_path, clip):
     assert more.epoch == 3 and (run / "metrics.jsonl").read_text().startswith(before)  # continued
 
 
+def test_harness_reuses_a_run_that_predates_a_setting_at_its_default(tmp_path, clip):
+    harness = load_benchmark("harness")
+    run = tmp_path / "run"
+    harness.train_or_reuse(run, clip[None], ["clip"], preset="demo", overrides=TINY, epochs=2, device="cpu")
+    config = json.loads((run / "config.json").read_text())
+    del config["model"]["residual_penalty"], config["train"]["spike_factor"]  # as a run written before they existed
+    (run / "config.json").write_text(json.dumps(config))
+    before = (run / "metrics.jsonl").read_text()
+    again = harness.train_or_reuse(run, clip[None], ["clip"], preset="demo", overrides=TINY, epochs=2, device="cpu")
+    assert again.epoch == 2 and (run / "metrics.jsonl").read_text() == before  # reused, not refused or retrained
+
+
 def test_harness_refuses_to_resume_another_recipe(tmp_path, clip):
     from dyngen.runs.train import train
 
