@@ -76,11 +76,6 @@ class ModelConfig(DictConfig):
         "per pixel with a generated image by a learned visibility (blend: where the warp cannot explain the frame, "
         "the state draws it as the DCGAN emission does; docs/warp.md)", choices=WARP_COMBINES, group="warp emission",
     )  # fmt: skip
-    warp_anchors: int = option(
-        1, "warp: how many images a texture model warps, mixed per pixel by the state (1: its first frame; more: "
-        "frames spread over the clip, learned; docs/warp.md)", range=Range(lo=1, hi=64, integer=True, hi_open=False,
-        rule="an integer in [1, 64]"), group="warp emission",
-    )  # fmt: skip
     max_displacement: float = option(
         0.0, "warp: the largest displacement per frame, in pixels (0: 2 for every 64 pixels of the frame's larger "
         "side, the same share of the frame at every size)", range=NONNEGATIVE, group="warp emission",
@@ -95,11 +90,6 @@ class ModelConfig(DictConfig):
         check_size(self.height, self.width)  # both emissions are built on the DCGAN stack
         if self.emission == "warp" and self.warp_combine == "blend" and self.warp_input == "trackable":
             raise UsageError("--warp-combine blend has no trackable part to carry on: use --warp-input first or frame")
-        if self.emission == "warp" and self.warp_anchors > 1 and (self.warp_input != "first" or self.appearance_dim):
-            raise UsageError(
-                "--warp-anchors above 1 is for a texture model (no appearance vectors) that warps its "
-                "first frame: use --warp-input first and --appearance-dim 0"
-            )
 
 
 class DynamicGenerator(nn.Module):

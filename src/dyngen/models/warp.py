@@ -93,7 +93,6 @@ class WarpEmission(Emission):
         residual_penalty: float = 0.1,
         warp_input: str = "first",
         warp_combine: str = "residual",
-        anchors: int = 1,
     ) -> None:
         super().__init__()
         if warp_input not in WARP_INPUTS:
@@ -102,25 +101,19 @@ class WarpEmission(Emission):
             raise ValueError(f"warp_combine must be one of {WARP_COMBINES}, got {warp_combine!r}")
         if warp_combine == "blend" and warp_input == "trackable":
             raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
-        if anchors > 1 and (warp_input != "first" or appearance_dim):
-            raise ValueError("anchors > 1 is for a texture model (no appearance vectors) with warp_input 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
-        self.anchors = anchors
         self.blended = warp_combine == "blend"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
-        channels = (6 if self.blended else 5) + (anchors if anchors > 1 else 0)  # displacement, residual (or image),
-        # visibility, each anchor's selection logit
+        channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
         self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels,
                                      out_tanh=False, **widths)  # fmt: skip
         if appearance_dim:
             self.first = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, **widths)
         else:
             self.first_image = nn.Parameter(torch.zeros(1, 3, *self.size))
-            if anchors > 1:  # the anchors after the first image, started from frames spread over the clip
-                self.more_anchors = nn.Parameter(torch.zeros(anchors - 1, 3, *self.size))
         self.register_buffer("grid", identity_grid(*self.size), persistent=False)
 
     @classmethod
@@ -136,7 +129,6 @@ class WarpEmission(Emission):
             residual_penalty=config.residual_penalty,
             warp_input=config.warp_input,
             warp_combine=config.warp_combine,
-            anchors=config.warp_anchors,
         )
 
     # the DCGAN stacks' speed switches (dyngen.algorithms.execution sets them for an epoch)
@@ -173,12 +165,6 @@ class WarpEmission(Emission):
             when = seen.float().argmax(dim=0)  # the first frame in which each pixel is seen (0 if never)
             first = frames.gather(0, when[None, None].expand(1, 3, *when.shape))
         self.first_image.copy_(first)
-        if self.anchors > 1:  # frames spread evenly over the clip, hidden pixels as the first image has them
-            at = torch.linspace(0, frames.shape[0], self.anchors + 1)[1:-1].long()
-            picked = frames[at]
-            if visible is not None:
-                picked = torch.where(visible[at] > 0, picked, first)
-            self.more_anchors.copy_(picked)
 
     def first_frame(self, state: torch.Tensor, appearance: torch.Tensor | None) -> torch.Tensor:
         """The first frame of a video ``(B, 3, H, W)``, from the state ``(B, d)`` of that frame."""
@@ -191,8 +177,7 @@ class WarpEmission(Emission):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``displacement (B, T, 2, H, W)`` in pixels and the maps that make a frame of the warped image
         (``combine``): ``residual (B, T, 3, H, W)``, or with ``warp_combine="blend"`` an image and a visibility logit
-        ``(B, T, 4, H, W)``, of states ``(B, T, d)``; with several anchors, each anchor's selection logit after them
-        (``anchors`` more maps)."""
+        ``(B, T, 4, H, W)``, of states ``(B, T, d)``."""
         maps = self.motion(states, appearance)
         return self.max_displacement * torch.tanh(maps[:, :, :2]), maps[:, :, 2:]
 
@@ -273,38 +258,19 @@ class WarpEmission(Emission):
         b, t = states.shape[:2]
         free = observed is None
         start = int(previous is None)  # the first frame of a video is not warped
-        residual, select = self._selection(residual)
         first = previous
         if start:
             rendered = self.first_frame(states[:, 0], appearance)
             rendered = rendered.clamp(-1, 1) if free else rendered
             first = self.follow(rendered, None if free else observed[:, 0], None if visible is None else visible[:, 0])
-            if select is not None:  # the bank: this first frame and the learned anchors after it
-                first = torch.cat([first, self.more_anchors.flatten(0, 1)[None].expand(b, -1, -1, -1)], dim=1)
-        anchor = self._anchor(first[:, None], select[:, start:] if select is not None else None)
-        anchor = anchor.expand(-1, t - start, -1, -1, -1)
+        anchor = first[:, None].expand(-1, t - start, -1, -1, -1)
         moved = warp(anchor.flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
         x = self.combine(moved, residual[:, start:])
         x = x.clamp(-1, 1) if free else x
         frames = torch.cat([rendered[:, None], x], dim=1) if start else x
         warped = torch.cat([rendered[:, None], moved], dim=1) if start else moved
-        before = torch.cat([rendered[:, None], anchor], dim=1) if start else anchor
-        return {"frames": frames, "warped": warped, "previous": before.expand(-1, t, -1, -1, -1),
+        return {"frames": frames, "warped": warped, "previous": first[:, None].expand(-1, t, -1, -1, -1),
                 "displacement": flow, "residual": residual, "warps": warps, "carry": first}  # fmt: skip
-
-    def _selection(self, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``maps`` as the maps that make a frame (``combine``'s) and the anchors' selection logits (None for one)."""
-        if self.anchors == 1:
-            return maps, None
-        return maps[:, :, : -self.anchors], maps[:, :, -self.anchors :]
-
-    def _anchor(self, images: torch.Tensor, select: torch.Tensor | None) -> torch.Tensor:
-        """What a frame warps: ``images (B, 1, 3K, H, W)``, K anchors, mixed per pixel by the softmax of ``select
-        (B, T, K, H, W)``; a single image (a still, or a model of one anchor) as it is."""
-        if select is None or images.shape[2] == 3:
-            return images
-        bank = images.unflatten(2, (self.anchors, 3))  # (B, 1, K, 3, H, W)
-        return (torch.softmax(select, dim=2)[:, :, :, None] * bank).sum(dim=2)
 
     def _split(self, previous: torch.Tensor | None, compose: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """``previous`` as ``(image, displacement since it)``: a free trackable chain carries both (5 channels); any
