@@ -38,7 +38,7 @@ from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
 WARP_INPUTS = ("frame", "trackable", "first")
-WARP_COMBINES = ("residual", "blend", "drawn")
+WARP_COMBINES = ("residual", "blend")
 
 
 def scaled_displacement(h: int, w: int) -> float:
@@ -103,9 +103,6 @@ class WarpEmission(Emission):
             raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
         self.blended = warp_combine == "blend"
-        self.drawn = warp_combine == "drawn"
-        if self.drawn and warp_input != "first":
-            raise ValueError("warp_combine 'drawn' is measured with warp_input 'first' only")
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
@@ -214,7 +211,7 @@ class WarpEmission(Emission):
             parts = self._teacher_forced(states, appearance, previous, observed, flow, maps, warps)
         else:
             parts = self._chain(states, appearance, previous, observed, visible, flow, maps, warps)
-        if self.blended or self.drawn:  # what the warp does not explain
+        if self.blended:  # what the warp does not explain
             parts["residual"] = parts["frames"] - parts["warped"]
         return parts
 
@@ -268,10 +265,7 @@ class WarpEmission(Emission):
             first = self.follow(rendered, None if free else observed[:, 0], None if visible is None else visible[:, 0])
         anchor = first[:, None].expand(-1, t - start, -1, -1, -1)
         moved = warp(anchor.flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
-        if self.drawn:  # a drawn image plus the change the motion makes to the first frame
-            x = torch.tanh(residual[:, start:]) + moved - first[:, None]
-        else:
-            x = self.combine(moved, residual[:, start:])
+        x = self.combine(moved, residual[:, start:])
         x = x.clamp(-1, 1) if free else x
         frames = torch.cat([rendered[:, None], x], dim=1) if start else x
         warped = torch.cat([rendered[:, None], moved], dim=1) if start else moved
