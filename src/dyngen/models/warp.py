@@ -38,7 +38,7 @@ from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
 WARP_INPUTS = ("frame", "trackable", "first")
-WARP_COMBINES = ("residual", "blend", "detail")
+WARP_COMBINES = ("residual", "blend")
 
 
 def scaled_displacement(h: int, w: int) -> float:
@@ -54,22 +54,6 @@ def warp(image: torch.Tensor, flow: torch.Tensor, grid: torch.Tensor) -> torch.T
     scale = torch.tensor([2 / max(w - 1, 1), 2 / max(h - 1, 1)], dtype=flow.dtype, device=flow.device)
     where = grid + flow.permute(0, 2, 3, 1) * scale
     return F.grid_sample(image, where, mode="bilinear", padding_mode="border", align_corners=True)
-
-
-def high_pass(image: torch.Tensor) -> torch.Tensor:
-    """``image - blur(image)``: the detail of ``image (N, C, H, W)`` finer than a Gaussian of sigma 1 pixel for every
-    64 of the larger side (the scale the DCGAN stack's last upsampling draws), reflected at the border."""
-    h, w = image.shape[-2:]
-    sigma = max(h, w) / 64
-    radius = max(1, int(3 * sigma + 0.5))
-    x = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    c = image.shape[1]
-    blurred = F.pad(image, (radius,) * 4, mode="reflect")
-    blurred = F.conv2d(blurred, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    blurred = F.conv2d(blurred, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-    return image - blurred
 
 
 def identity_grid(h: int, w: int) -> torch.Tensor:
@@ -117,15 +101,13 @@ class WarpEmission(Emission):
             raise ValueError(f"warp_combine must be one of {WARP_COMBINES}, got {warp_combine!r}")
         if warp_combine == "blend" and warp_input == "trackable":
             raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
-        if warp_combine == "detail" and warp_input != "first":
-            raise ValueError("warp_combine 'detail' moves the first frame's detail: use warp_input 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
-        self.blended, self.detailed = warp_combine == "blend", warp_combine == "detail"
+        self.blended = warp_combine == "blend"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
-        channels = 5 if warp_combine == "residual" else 6  # displacement, residual (or image), visibility
+        channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
         self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels,
                                      out_tanh=False, **widths)  # fmt: skip
         if appearance_dim:
@@ -202,8 +184,6 @@ class WarpEmission(Emission):
     def combine(self, warped: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """A frame from its warped image and ``maps`` (``motion_maps``'): ``warped + residual``, or with
         ``warp_combine="blend"`` ``v warped + (1 - v) tanh(image)``, ``v = sigmoid(logit)`` (1: the warp is seen)."""
-        if self.detailed:
-            return torch.tanh(maps[..., :3, :, :]) + torch.sigmoid(maps[..., 3:, :, :]) * warped
         if not self.blended:
             return warped + maps
         v = torch.sigmoid(maps[..., 3:, :, :])
@@ -231,7 +211,7 @@ class WarpEmission(Emission):
             parts = self._teacher_forced(states, appearance, previous, observed, flow, maps, warps)
         else:
             parts = self._chain(states, appearance, previous, observed, visible, flow, maps, warps)
-        if self.blended or self.detailed:  # what the warp does not explain
+        if self.blended:  # what the warp does not explain
             parts["residual"] = parts["frames"] - parts["warped"]
         return parts
 
@@ -283,8 +263,7 @@ class WarpEmission(Emission):
             rendered = self.first_frame(states[:, 0], appearance)
             rendered = rendered.clamp(-1, 1) if free else rendered
             first = self.follow(rendered, None if free else observed[:, 0], None if visible is None else visible[:, 0])
-        source = high_pass(first) if self.detailed else first
-        anchor = source[:, None].expand(-1, t - start, -1, -1, -1)
+        anchor = first[:, None].expand(-1, t - start, -1, -1, -1)
         moved = warp(anchor.flatten(0, 1), flow[:, start:].flatten(0, 1), self.grid).unflatten(0, (b, -1))
         x = self.combine(moved, residual[:, start:])
         x = x.clamp(-1, 1) if free else x
@@ -332,8 +311,6 @@ class WarpEmission(Emission):
     def terms(self, states, appearance=None, previous=None, observed=None, visible=None):
         parts = self.decompose(states, appearance, previous, observed, visible)
         penalty = self.residual_penalty * parts["residual"][:, parts["warps"]].square().sum()
-        if self.detailed:  # the drawn image is not penalised: nothing here is a residual to keep small
-            penalty = penalty * 0
         return parts["frames"], penalty
 
 
