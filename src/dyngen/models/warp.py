@@ -38,7 +38,7 @@ from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
 WARP_INPUTS = ("frame", "trackable", "first")
-WARP_COMBINES = ("residual", "blend", "multiscale")
+WARP_COMBINES = ("residual", "blend")
 
 
 def scaled_displacement(h: int, w: int) -> float:
@@ -102,12 +102,12 @@ class WarpEmission(Emission):
         if warp_combine == "blend" and warp_input == "trackable":
             raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
-        self.blended, self.multiscale = warp_combine == "blend", warp_combine == "multiscale"
+        self.blended = warp_combine == "blend"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
-        channels = 6 if self.blended else 7 if self.multiscale else 5  # displacement, residual (or image), visibility
+        channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
         self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels,
                                      out_tanh=False, **widths)  # fmt: skip
         if appearance_dim:
@@ -179,15 +179,7 @@ class WarpEmission(Emission):
         (``combine``): ``residual (B, T, 3, H, W)``, or with ``warp_combine="blend"`` an image and a visibility logit
         ``(B, T, 4, H, W)``, of states ``(B, T, d)``."""
         maps = self.motion(states, appearance)
-        flow = self.max_displacement * torch.tanh(maps[:, :, :2])
-        if not self.multiscale:
-            return flow, maps[:, :, 2:]
-        # a coarse displacement (8x8 cells at 64x64, bilinear between them) of 4 D_max plus the fine one of D_max
-        coarse = F.avg_pool2d(maps[:, :, 5:].flatten(0, 1), max(1, self.size[0] // 8))
-        coarse = F.interpolate(coarse, size=self.size, mode="bilinear", align_corners=False).unflatten(
-            0, maps.shape[:2]
-        )
-        return flow + 4 * self.max_displacement * torch.tanh(coarse), maps[:, :, 2:5]
+        return self.max_displacement * torch.tanh(maps[:, :, :2]), maps[:, :, 2:]
 
     def combine(self, warped: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """A frame from its warped image and ``maps`` (``motion_maps``'): ``warped + residual``, or with
