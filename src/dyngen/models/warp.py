@@ -38,7 +38,7 @@ from dyngen.models.emission import Emission, register_emission
 from dyngen.models.frame_generator import FrameGenerator
 
 WARP_INPUTS = ("frame", "trackable", "first")
-WARP_COMBINES = ("residual", "blend", "separate")
+WARP_COMBINES = ("residual", "blend")
 
 
 def scaled_displacement(h: int, w: int) -> float:
@@ -102,18 +102,14 @@ class WarpEmission(Emission):
         if warp_combine == "blend" and warp_input == "trackable":
             raise ValueError("warp_combine 'blend' has no trackable part to carry: use warp_input 'frame' or 'first'")
         self.trackable, self.anchored = warp_input == "trackable", warp_input == "first"
-        self.blended, self.separate = warp_combine == "blend", warp_combine == "separate"
+        self.blended = warp_combine == "blend"
         self.size, self.appearance_dim = tuple(size), appearance_dim
         self.max_displacement, self.residual_penalty = max_displacement, residual_penalty
         widths = {"size": self.size, "base_channels": base_channels, "max_channels": max_channels, "norm": norm}
         in_dim = appearance_dim + state_dim
-        channels = 6 if self.blended else 2 if self.separate else 5  # displacement, residual (or image), visibility
+        channels = 6 if self.blended else 5  # displacement, residual (or image), visibility
         self.motion = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=channels,
                                      out_tanh=False, **widths)  # fmt: skip
-        if self.separate:  # the residual from a generator of its own, half the widths
-            small = {**widths, "base_channels": max(1, base_channels // 2), "max_channels": max(1, max_channels // 2)}
-            self.residual = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, out_channels=3,
-                                           out_tanh=False, **small)  # fmt: skip
         if appearance_dim:
             self.first = FrameGenerator(in_dim=in_dim, appearance_dim=appearance_dim, **widths)
         else:
@@ -155,7 +151,7 @@ class WarpEmission(Emission):
             g.checkpoint = on
 
     def _stacks(self) -> list[FrameGenerator]:
-        return [self.motion, *([self.residual] if self.separate else []), *([self.first] if self.appearance_dim else [])]
+        return [self.motion, *([self.first] if self.appearance_dim else [])]
 
     @torch.no_grad()
     def initialise(self, frames: torch.Tensor, visible: torch.Tensor | None = None) -> None:
@@ -183,8 +179,7 @@ class WarpEmission(Emission):
         (``combine``): ``residual (B, T, 3, H, W)``, or with ``warp_combine="blend"`` an image and a visibility logit
         ``(B, T, 4, H, W)``, of states ``(B, T, d)``."""
         maps = self.motion(states, appearance)
-        flow = self.max_displacement * torch.tanh(maps[:, :, :2])
-        return flow, self.residual(states, appearance) if self.separate else maps[:, :, 2:]
+        return self.max_displacement * torch.tanh(maps[:, :, :2]), maps[:, :, 2:]
 
     def combine(self, warped: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
         """A frame from its warped image and ``maps`` (``motion_maps``'): ``warped + residual``, or with
